@@ -1,0 +1,1 @@
+"""The emulated backends (task queue, datastore, users). State only: no HTTP, no werkzeug."""
