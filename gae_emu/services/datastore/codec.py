@@ -1,0 +1,106 @@
+"""The datastore's own lossless serialization: entities in SQLite rows, and query cursors.
+
+Values are JSON `[tag, payload]` pairs so every App Engine type survives the round trip (a str
+stays a str, bytes stay bytes, a datetime keeps its microseconds, a Key stays a Key); a stored value
+adds its meaning and index flag. Paths are JSON too, and `path_text` is the primary key of a row.
+Cursors are the urlsafe base64 of the JSON of the last result's position.
+
+Imports: the standard library, `.entities`, `.errors`, `.keys`.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+from typing import Any, List, Tuple
+
+from gae_emu.services.datastore.entities import (
+    Entity, Property, Value, datetime_to_usec, usec_to_datetime,
+)
+from gae_emu.services.datastore.errors import BadRequestError
+from gae_emu.services.datastore.keys import Key, Path
+
+
+def encode_data(data: Any) -> List[Any]:
+    if data is None:
+        return ["n", None]
+    if isinstance(data, bool):
+        return ["b", data]
+    if isinstance(data, int):
+        return ["i", data]
+    if isinstance(data, float):
+        return ["f", repr(data)]  # repr keeps every bit, and inf/nan, which JSON cannot
+    if isinstance(data, str):
+        return ["s", str(data)]
+    if isinstance(data, bytes):
+        return ["y", base64.b64encode(data).decode("ascii")]
+    if isinstance(data, datetime.datetime):
+        return ["d", datetime_to_usec(data)]
+    if isinstance(data, Key):
+        return ["k", [data.app(), data.namespace(), path_to_json(data.path)]]
+    raise TypeError("cannot serialize %r" % (data,))
+
+
+def decode_data(item: List[Any]) -> Any:
+    tag, payload = item
+    if tag in ("n", "b", "i", "s"):
+        return payload
+    if tag == "f":
+        return float(payload)
+    if tag == "y":
+        return base64.b64decode(payload)
+    if tag == "d":
+        return usec_to_datetime(payload)
+    if tag == "k":
+        app, namespace, path = payload
+        return Key.build(app, namespace, path_from_json(path))
+    raise ValueError("unknown value tag %r" % (tag,))
+
+
+def path_to_json(path: Path) -> List[List[Any]]:
+    return [[kind, id_or_name] for kind, id_or_name in path]
+
+
+def path_from_json(items: List[List[Any]]) -> Path:
+    return tuple((kind, id_or_name) for kind, id_or_name in items)
+
+
+def path_text(path: Path) -> str:
+    return json.dumps(path_to_json(path), separators=(",", ":"), ensure_ascii=False)
+
+
+def key_from_row(app: str, namespace: str, text: str) -> Key:
+    """The key of a stored row (the inverse of `path_text`)."""
+    return Key.build(app, namespace, path_from_json(json.loads(text)))
+
+
+def encode_entity(entity: Entity) -> str:
+    props = [
+        [p.name, p.multiple, [encode_data(v.data) + [v.meaning, v.indexed] for v in p.values]]
+        for p in entity.properties.values()
+    ]
+    return json.dumps({"p": props}, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_entity(key: Key, text: str) -> Entity:
+    props = []
+    for name, multiple, values in json.loads(text)["p"]:
+        decoded = tuple(Value(decode_data([tag, payload]), meaning, indexed)
+                        for tag, payload, meaning, indexed in values)
+        props.append(Property(name, decoded, multiple))
+    return Entity(key, props)
+
+
+def encode_cursor(position: Tuple[Any, ...]) -> str:
+    """`position`: the order-property values of the last result, then its key."""
+    text = json.dumps([encode_data(v) for v in position], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> Tuple[Any, ...]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return tuple(decode_data(item) for item in json.loads(raw.decode("utf-8")))
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as e:
+        raise BadRequestError("Invalid cursor %r: %s" % (cursor, e)) from None

@@ -1,0 +1,223 @@
+"""Entities and their typed property values, as App Engine's EntityProto models them.
+
+An `Entity` is a key plus named `Property`s; a property holds one `Value` (or several, when
+`multiple`), and each value keeps what EntityProto keeps: its Python type (None, int, bool, float,
+str, bytes, datetime, Key), its `meaning` (TEXT vs a plain string, BLOB vs BYTESTRING, GD_WHEN for a
+datetime, ...) and whether it is `indexed`. Nothing is lost between a put and a get, so a wire
+front end can hand the same entity back to Google's library byte for byte.
+
+`value_order` is App Engine's cross-type order (the order of PropertyValue's fields): null <
+integers and datetimes < booleans < byte and unicode strings < doubles < keys.
+
+Imports: the standard library, `.errors`, `.keys`.
+"""
+from __future__ import annotations
+
+import datetime
+import enum
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from gae_emu.services.datastore.errors import BadValueError
+from gae_emu.services.datastore.keys import Key
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+class Meaning(enum.IntEnum):
+    """`Property.Meaning` of entity.proto."""
+
+    NO_MEANING = 0
+    ATOM_CATEGORY = 1
+    ATOM_LINK = 2
+    ATOM_TITLE = 3
+    ATOM_CONTENT = 4
+    ATOM_SUMMARY = 5
+    ATOM_AUTHOR = 6
+    GD_WHEN = 7
+    GD_EMAIL = 8
+    GEORSS_POINT = 9
+    GD_IM = 10
+    GD_PHONENUMBER = 11
+    GD_POSTALADDRESS = 12
+    GD_RATING = 13
+    BLOB = 14
+    TEXT = 15
+    BYTESTRING = 16
+    BLOBKEY = 17
+    INDEX_VALUE = 18
+    ENTITY_PROTO = 19
+    EMPTY_LIST = 24
+
+
+class Text(str):
+    """A long unicode string: never indexed (meaning TEXT)."""
+
+
+class Blob(bytes):
+    """A long byte string: never indexed (meaning BLOB)."""
+
+
+class ByteString(bytes):
+    """A short, indexed byte string (meaning BYTESTRING)."""
+
+
+# Types whose values App Engine never indexes, and the meaning each type implies.
+_UNINDEXED_TYPES = (Text, Blob)
+_TYPE_MEANINGS: Tuple[Tuple[type, Meaning], ...] = (
+    (Text, Meaning.TEXT), (Blob, Meaning.BLOB), (ByteString, Meaning.BYTESTRING),
+    (datetime.datetime, Meaning.GD_WHEN),
+)
+_MEANING_TYPES = {Meaning.TEXT: Text, Meaning.BLOB: Blob, Meaning.BYTESTRING: ByteString}
+
+
+def datetime_to_usec(value: datetime.datetime) -> int:
+    delta = value - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def usec_to_datetime(usec: int) -> datetime.datetime:
+    return _EPOCH + datetime.timedelta(microseconds=usec)
+
+
+def normalize_data(name: str, data: Any) -> Any:
+    """Check one raw value's type; datetimes become naive UTC as App Engine stores them."""
+    if data is None or isinstance(data, (bool, float, str, bytes)):
+        return data
+    if isinstance(data, int):
+        if not _INT64_MIN <= data <= _INT64_MAX:
+            raise BadValueError("Property %s must fit in 64 bits" % name)
+        return data
+    if isinstance(data, datetime.datetime):
+        if data.tzinfo is not None:
+            data = data.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return data
+    if isinstance(data, Key):
+        if not data.has_id_or_name():
+            raise BadValueError("Incomplete key found for reference property %s." % name)
+        return data
+    raise BadValueError("Unsupported type for property %s: %s" % (name, type(data).__name__))
+
+
+@dataclass(frozen=True)
+class Value:
+    """One property value with its App Engine meaning and index flag."""
+
+    data: Any
+    meaning: int = 0
+    indexed: bool = True
+
+    def typed(self) -> Any:
+        """The value as App Engine's Python API returns it (Text, Blob, ByteString wrappers)."""
+        wrapper = _MEANING_TYPES.get(self.meaning)  # type: ignore[call-overload]
+        if wrapper is not None and isinstance(self.data, (str, bytes)) and isinstance(self.data, wrapper.__mro__[1]):
+            return wrapper(self.data)
+        return self.data
+
+
+def make_value(name: str, data: Any, indexed: bool = True, meaning: Optional[int] = None) -> Value:
+    """A Value, its meaning inferred from the Python type unless given."""
+    if meaning is None:
+        meaning = next((int(m) for t, m in _TYPE_MEANINGS if isinstance(data, t)), 0)
+    if isinstance(data, _UNINDEXED_TYPES):
+        indexed = False
+    return Value(normalize_data(name, data), int(meaning), bool(indexed))
+
+
+@dataclass(frozen=True)
+class Property:
+    """A named property: one value, or a list of values (`multiple`)."""
+
+    name: str
+    values: Tuple[Value, ...]
+    multiple: bool = False
+
+    def typed(self) -> Any:
+        if self.multiple:
+            return [v.typed() for v in self.values]
+        return self.values[0].typed() if self.values else None
+
+    def indexed_values(self) -> List[Value]:
+        return [v for v in self.values if v.indexed]
+
+
+def make_property(name: str, value: Any, indexed: bool = True, meaning: Optional[int] = None) -> Property:
+    if isinstance(value, (list, tuple)):
+        return Property(name, tuple(make_value(name, v, indexed, meaning) for v in value), True)
+    return Property(name, (make_value(name, value, indexed, meaning),), False)
+
+
+class Entity:
+    """A key and its properties, in insertion order."""
+
+    __slots__ = ("key", "properties")
+
+    def __init__(self, key: Key, properties: Iterable[Property] = ()) -> None:
+        self.key = key
+        self.properties: Dict[str, Property] = {p.name: p for p in properties}
+
+    @classmethod
+    def from_values(cls, key: Key, values: Dict[str, Any], unindexed: Iterable[str] = ()) -> "Entity":
+        """An entity from plain Python values, meanings inferred from their types."""
+        skip = set(unindexed)
+        return cls(key, (make_property(n, v, n not in skip) for n, v in values.items()))
+
+    def kind(self) -> Optional[str]:
+        return self.key.kind()
+
+    def set(self, name: str, value: Any, indexed: bool = True, meaning: Optional[int] = None) -> None:
+        self.properties[name] = make_property(name, value, indexed, meaning)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.properties[name].typed()
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.set(name, value)
+
+    def __delitem__(self, name: str) -> None:
+        del self.properties[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.properties
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.properties)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self.properties else default
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {name: prop.typed() for name, prop in self.properties.items()}
+
+    def with_key(self, key: Key) -> "Entity":
+        return Entity(key, self.properties.values())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Entity):
+            return NotImplemented
+        return self.key == other.key and self.properties == other.properties
+
+    def __repr__(self) -> str:
+        return "Entity(%r, %r)" % (self.key, self.to_dict())
+
+
+def value_order(data: Any) -> Tuple[Any, ...]:
+    """A sort key placing any two values in App Engine's order (see the module docstring)."""
+    if data is None:
+        return (0, 0)
+    if isinstance(data, bool):
+        return (2, int(data))
+    if isinstance(data, int):
+        return (1, data)
+    if isinstance(data, datetime.datetime):
+        return (1, datetime_to_usec(data))  # stored as an int64, so it sorts among integers
+    if isinstance(data, str):
+        return (3, data.encode("utf-8"))
+    if isinstance(data, bytes):
+        return (3, bytes(data))
+    if isinstance(data, float):
+        return (4, data)
+    if isinstance(data, Key):
+        return (7, data.sort_key())
+    raise BadValueError("Unsupported type for comparison: %s" % type(data).__name__)

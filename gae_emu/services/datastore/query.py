@@ -1,0 +1,227 @@
+"""Queries: their description, validation, and evaluation over candidate entities.
+
+The service fetches candidates (by kind, or by entity group for an ancestor query) and this
+module does the rest in Python, the way App Engine's indexes would answer: only indexed values
+match or sort; a multi-valued property matches an equality filter if any value matches, the
+inequality filters of the one inequality property must hold for a single value, and a sort uses the
+smallest value ascending, the largest descending (among the values the filters let through);
+entities lacking a filtered or sorted property are left out. Values of different types compare
+in App Engine's cross-type order (`entities.value_order`). Ties break on the key.
+
+A cursor is the position of the last result (its order values and key); resuming returns what
+sorts strictly after it.
+
+Imports: the standard library, `.codec`, `.entities`, `.errors`, `.keys`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
+
+from gae_emu.services.datastore import codec
+from gae_emu.services.datastore.entities import Entity, normalize_data, value_order
+from gae_emu.services.datastore.errors import BadRequestError
+from gae_emu.services.datastore.keys import Key
+
+KEY_PROPERTY = "__key__"
+EQUALITY_OPERATORS = ("=", "in")
+INEQUALITY_OPERATORS = ("<", "<=", ">", ">=", "!=")
+_COMPARE: dict = {
+    "=": lambda a, b: a == b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "!=": lambda a, b: a != b,
+}
+
+
+@dataclass(frozen=True)
+class Filter:
+    name: str
+    op: str  # one of EQUALITY_OPERATORS or INEQUALITY_OPERATORS ("==" is accepted as "=")
+    value: Any
+
+
+@dataclass(frozen=True)
+class Order:
+    name: str
+    descending: bool = False
+
+
+@dataclass
+class Query:
+    """What to fetch. `app=None` matches any app in the database (one app per database anyway)."""
+
+    kind: Optional[str] = None
+    namespace: str = ""
+    app: Optional[str] = None
+    ancestor: Optional[Key] = None
+    filters: Sequence[Filter] = ()
+    orders: Sequence[Order] = ()
+    keys_only: bool = False
+    limit: Optional[int] = None
+    offset: int = 0
+    start_cursor: Optional[str] = None
+    end_cursor: Optional[str] = None
+
+
+@dataclass
+class QueryResult:
+    """One batch: `entities` (property-less when keys_only), where to resume, and what was skipped."""
+
+    entities: List[Entity] = field(default_factory=list)
+    cursor: Optional[str] = None
+    more_results: bool = False
+    skipped_results: int = 0
+    keys_only: bool = False
+
+    @property
+    def keys(self) -> List[Key]:
+        return [e.key for e in self.entities]
+
+
+class _Descending:
+    """Reverses the order of a sort component."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: "_Descending") -> bool:
+        return other.value < self.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.value == other.value
+
+
+def normalize_filters(filters: Iterable[Filter]) -> List[Filter]:
+    out = []
+    for f in filters:
+        op = "=" if f.op == "==" else f.op.lower()
+        if op not in _COMPARE and op != "in":
+            raise BadRequestError("Unsupported query operator %r" % f.op)
+        if op == "in":
+            value = tuple(normalize_data(f.name, v) for v in f.value)
+        else:
+            value = normalize_data(f.name, f.value)
+        out.append(Filter(f.name, op, value))
+    return out
+
+
+def validate(query: Query, filters: List[Filter], in_transaction: bool) -> None:
+    """App Engine's checks (datastore_stub_util.CheckQuery), with its messages."""
+    if in_transaction and query.ancestor is None:
+        raise BadRequestError("Only ancestor queries are allowed inside transactions.")
+    if query.ancestor is not None and query.ancestor.namespace() != query.namespace:
+        raise BadRequestError("query namespace is %s but ancestor namespace is %s"
+                              % (query.namespace, query.ancestor.namespace()))
+    inequality = None
+    for f in filters:
+        if f.op in INEQUALITY_OPERATORS:
+            if inequality is None:
+                inequality = f.name
+            elif inequality != f.name:
+                raise BadRequestError("Only one inequality filter per query is supported. "
+                                      "Encountered both %s and %s" % (inequality, f.name))
+    if inequality is not None and query.orders and query.orders[0].name != inequality:
+        raise BadRequestError(
+            "The first sort property must be the same as the property to which the inequality "
+            "filter is applied.  In your query the first sort property is %s but the inequality "
+            "filter is on %s" % (query.orders[0].name, inequality))
+    if query.kind is None:
+        if any(f.name != KEY_PROPERTY for f in filters):
+            raise BadRequestError("kind is required for non-__key__ filters")
+        if any(o.name != KEY_PROPERTY or o.descending for o in query.orders):
+            raise BadRequestError("kind is required for all orders except __key__ ascending")
+
+
+def _candidates(entity: Entity, name: str) -> List[Any]:
+    if name == KEY_PROPERTY:
+        return [entity.key]
+    prop = entity.properties.get(name)
+    return [v.data for v in prop.indexed_values()] if prop else []
+
+
+def _passes(data: Any, f: Filter) -> bool:
+    if f.op == "in":
+        return any(value_order(data) == value_order(v) for v in f.value)
+    return _COMPARE[f.op](value_order(data), value_order(f.value))
+
+
+def _sort_component(entity: Entity, order: Order, filters: List[Filter]) -> Optional[Any]:
+    """The value `order` sorts this entity by, or None when the entity has no usable value."""
+    own = [f for f in filters if f.name == order.name and f.op in INEQUALITY_OPERATORS]
+    values = [d for d in _candidates(entity, order.name) if all(_passes(d, f) for f in own)]
+    if not values:
+        return None
+    pick = max if order.descending else min
+    return pick(values, key=value_order)
+
+
+def _matches(entity: Entity, filters: List[Filter]) -> bool:
+    by_name: dict = {}
+    for f in filters:
+        by_name.setdefault(f.name, []).append(f)
+    for name, group in by_name.items():
+        values = _candidates(entity, name)
+        for f in group:
+            if f.op in EQUALITY_OPERATORS and not any(_passes(d, f) for d in values):
+                return False
+        ranges = [f for f in group if f.op in INEQUALITY_OPERATORS]
+        if ranges and not any(all(_passes(d, f) for f in ranges) for d in values):
+            return False
+    return True
+
+
+def _orders_with_key(query: Query) -> List[Order]:
+    orders = list(query.orders)
+    if not any(o.name == KEY_PROPERTY for o in orders):
+        orders.append(Order(KEY_PROPERTY))
+    return orders
+
+
+def _sort_key(position: Sequence[Any], orders: List[Order]) -> Tuple[Any, ...]:
+    return tuple(_Descending(value_order(v)) if o.descending else value_order(v)
+                 for v, o in zip(position, orders))
+
+
+def run(query: Query, candidates: Iterable[Entity], in_transaction: bool = False) -> QueryResult:
+    """Evaluate `query` over `candidates` (already narrowed to its kind or entity group)."""
+    filters = normalize_filters(query.filters)
+    validate(query, filters, in_transaction)
+    orders = _orders_with_key(query)
+    rows: List[Tuple[Tuple[Any, ...], List[Any], Entity]] = []
+    for entity in candidates:
+        if not _in_scope(query, entity) or not _matches(entity, filters):
+            continue
+        position = [_sort_component(entity, o, filters) for o in orders]
+        if any(p is None for p in position):
+            continue  # App Engine's index has no row for an entity lacking a sorted property
+        rows.append((_sort_key(position, orders), position, entity))
+    rows.sort(key=lambda row: row[0])
+    if query.start_cursor:
+        start = _sort_key(codec.decode_cursor(query.start_cursor), orders)
+        rows = [r for r in rows if start < r[0]]
+    if query.end_cursor:
+        end = _sort_key(codec.decode_cursor(query.end_cursor), orders)
+        rows = [r for r in rows if not end < r[0]]
+    skipped = min(max(query.offset, 0), len(rows))
+    rest = rows[skipped:]
+    taken = rest if query.limit is None else rest[:max(query.limit, 0)]
+    last = taken[-1] if taken else (rows[skipped - 1] if skipped else None)
+    cursor = codec.encode_cursor(tuple(last[1])) if last else query.start_cursor
+    entities = [Entity(r[2].key) if query.keys_only else r[2] for r in taken]
+    return QueryResult(entities, cursor, len(taken) < len(rest), skipped, query.keys_only)
+
+
+def _in_scope(query: Query, entity: Entity) -> bool:
+    key = entity.key
+    if query.app is not None and key.app() != query.app:
+        return False
+    if key.namespace() != query.namespace:
+        return False
+    if query.kind is not None and key.kind() != query.kind:
+        return False
+    return query.ancestor is None or query.ancestor.is_ancestor_of(key)

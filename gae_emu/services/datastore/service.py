@@ -1,0 +1,296 @@
+"""`DatastoreService`: entities in the app's SQLite database, with transactions and queries.
+
+Tables (all `datastore_*`): entities by (app, namespace, path) with their kind and entity group;
+one version number per entity group, bumped by every committed write to the group (transactional
+or not) so optimistic transactions can detect conflicts; and one id counter per app, so automatic
+ids are never reused, across restarts too.
+
+Imports: the standard library, `gae_emu.storage`, and this package. No HTTP.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from gae_emu.services.datastore import codec, query as query_module
+from gae_emu.services.datastore.entities import Entity
+from gae_emu.services.datastore.errors import BadArgumentError, BadRequestError, TransactionFailedError
+from gae_emu.services.datastore.keys import Key
+from gae_emu.services.datastore.query import Query, QueryResult
+from gae_emu.services.datastore.transactions import Transaction, TransactionState
+from gae_emu.storage import Storage
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS datastore_entities (
+    app TEXT NOT NULL, namespace TEXT NOT NULL, path TEXT NOT NULL,
+    kind TEXT NOT NULL, root TEXT NOT NULL, data TEXT NOT NULL, updated REAL NOT NULL,
+    PRIMARY KEY (app, namespace, path));
+CREATE INDEX IF NOT EXISTS datastore_entities_kind ON datastore_entities (app, namespace, kind);
+CREATE INDEX IF NOT EXISTS datastore_entities_root ON datastore_entities (app, namespace, root);
+CREATE TABLE IF NOT EXISTS datastore_groups (
+    app TEXT NOT NULL, namespace TEXT NOT NULL, root TEXT NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (app, namespace, root));
+CREATE TABLE IF NOT EXISTS datastore_ids (app TEXT PRIMARY KEY, next_id INTEGER NOT NULL);
+"""
+
+
+def _row_key(key: Key) -> Tuple[str, str, str]:
+    return key.app(), key.namespace(), codec.path_text(key.path)
+
+
+def _root_text(key: Key) -> str:
+    return codec.path_text(key.path[:1])
+
+
+class DatastoreService:
+    """The emulated datastore of one app database."""
+
+    def __init__(self, storage: Storage, *, clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._transactions: Dict[int, Transaction] = {}
+        storage.ensure_schema("datastore", SCHEMA)
+
+    # -- ids -----------------------------------------------------------------------------------
+
+    def _allocate(self, conn: sqlite3.Connection, app: str, size: int) -> int:
+        conn.execute("INSERT INTO datastore_ids (app, next_id) VALUES (?, 1) ON CONFLICT DO NOTHING", (app,))
+        (start,) = conn.execute("SELECT next_id FROM datastore_ids WHERE app = ?", (app,)).fetchone()
+        conn.execute("UPDATE datastore_ids SET next_id = ? WHERE app = ?", (start + size, app))
+        return start
+
+    def _reserve(self, conn: sqlite3.Connection, keys: Iterable[Key]) -> None:
+        """Keep automatic ids clear of ids the app chose itself (App Engine's sequential policy)."""
+        for key in keys:
+            for _, id_or_name in key.path:
+                if isinstance(id_or_name, int):
+                    conn.execute(
+                        "INSERT INTO datastore_ids (app, next_id) VALUES (?, ?) ON CONFLICT (app) "
+                        "DO UPDATE SET next_id = max(next_id, excluded.next_id)", (key.app(), id_or_name + 1))
+
+    def allocate_ids(self, key_prefix: Key, size: int) -> Tuple[int, int]:
+        """Reserve `size` ids (never handed out again); returns the inclusive range (start, end)."""
+        if size < 1:
+            raise BadArgumentError("size must be at least 1; received %d" % size)
+        with self.storage.transaction() as conn:
+            start = self._allocate(conn, key_prefix.app(), size)
+        return start, start + size - 1
+
+    def _complete(self, keys: List[Key]) -> List[Key]:
+        incomplete = [i for i, k in enumerate(keys) if not k.has_id_or_name()]
+        if not incomplete:
+            return keys
+        by_app: Dict[str, List[int]] = {}
+        for i in incomplete:
+            by_app.setdefault(keys[i].app(), []).append(i)
+        done = list(keys)
+        with self.storage.transaction() as conn:
+            for app, indexes in by_app.items():
+                start = self._allocate(conn, app, len(indexes))
+                for offset, i in enumerate(indexes):
+                    done[i] = keys[i].with_id(start + offset)
+        return done
+
+    # -- groups --------------------------------------------------------------------------------
+
+    def _version(self, conn: sqlite3.Connection, root: Key) -> int:
+        row = conn.execute("SELECT version FROM datastore_groups WHERE app=? AND namespace=? AND root=?",
+                           (root.app(), root.namespace(), _root_text(root))).fetchone()
+        return row[0] if row else 0
+
+    def _bump(self, conn: sqlite3.Connection, roots: Iterable[Key]) -> None:
+        for root in set(roots):
+            conn.execute(
+                "INSERT INTO datastore_groups (app, namespace, root, version) VALUES (?, ?, ?, 1) "
+                "ON CONFLICT (app, namespace, root) DO UPDATE SET version = version + 1",
+                (root.app(), root.namespace(), _root_text(root)))
+
+    def _touch(self, txn: Transaction, key: Key, read: bool) -> Key:
+        """Record `key`'s group in `txn` (its version, and a snapshot when read); returns the root."""
+        txn.check_active()
+        root = key.root()
+        new = txn.needs_group(root)
+        if new or (read and root not in txn.snapshots):
+            with self.storage.transaction() as conn:  # version and rows from one committed state
+                version = self._version(conn, root)
+                if new:
+                    txn.group_versions[root] = version
+                if read:
+                    if version != txn.group_versions[root]:
+                        log.debug("group %r changed before %r first read it", root, txn)
+                    rows = conn.execute(
+                        "SELECT path, data FROM datastore_entities WHERE app=? AND namespace=? AND root=?",
+                        (root.app(), root.namespace(), _root_text(root))).fetchall()
+                    txn.snapshots[root] = dict(rows)
+        return root
+
+    # -- get / put / delete --------------------------------------------------------------------
+
+    def get(self, keys: Sequence[Key], txn: Optional[Transaction] = None) -> List[Optional[Entity]]:
+        for key in keys:
+            if not key.has_id_or_name():
+                raise BadRequestError("The key %r is incomplete." % (key,))
+        if txn is not None:
+            out: List[Optional[Entity]] = []
+            for key in keys:
+                data = txn.snapshots[self._touch(txn, key, read=True)].get(codec.path_text(key.path))
+                out.append(codec.decode_entity(key, data) if data is not None else None)
+            return out
+        conn = self.storage.connection()
+        out = []
+        for key in keys:
+            row = conn.execute("SELECT data FROM datastore_entities WHERE app=? AND namespace=? AND path=?",
+                               _row_key(key)).fetchone()
+            out.append(codec.decode_entity(key, row[0]) if row else None)
+        return out
+
+    def put(self, entities: Sequence[Entity], txn: Optional[Transaction] = None) -> List[Key]:
+        """Store entities; incomplete keys get fresh ids (also inside a transaction)."""
+        for entity in entities:
+            if not entity.key.path:
+                raise BadRequestError("An entity needs a key with a kind.")
+        keys = self._complete([e.key for e in entities])
+        stored = [e if e.key == k else e.with_key(k) for e, k in zip(entities, keys)]
+        if txn is not None:
+            for entity in stored:
+                self._touch(txn, entity.key, read=False)
+                txn.mutations[entity.key] = entity
+            return keys
+        with self.storage.transaction() as conn:
+            self._apply(conn, [(e.key, e) for e in stored])
+        return keys
+
+    def delete(self, keys: Sequence[Key], txn: Optional[Transaction] = None) -> None:
+        for key in keys:
+            if not key.has_id_or_name():
+                raise BadRequestError("The key %r is incomplete." % (key,))
+        if txn is not None:
+            for key in keys:
+                self._touch(txn, key, read=False)
+                txn.mutations[key] = None
+            return
+        with self.storage.transaction() as conn:
+            self._apply(conn, [(k, None) for k in keys])
+
+    def _apply(self, conn: sqlite3.Connection, mutations: Sequence[Tuple[Key, Optional[Entity]]]) -> None:
+        now = self.clock()
+        for key, entity in mutations:
+            if entity is None:
+                conn.execute("DELETE FROM datastore_entities WHERE app=? AND namespace=? AND path=?",
+                             _row_key(key))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO datastore_entities (app, namespace, path, kind, root, data, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    _row_key(key) + (key.kind(), _root_text(key), codec.encode_entity(entity), now))
+        self._reserve(conn, [k for k, e in mutations if e is not None])
+        self._bump(conn, [k.root() for k, _ in mutations])
+
+    # -- transactions --------------------------------------------------------------------------
+
+    def begin_transaction(self, xg: bool = False, app: Optional[str] = None) -> Transaction:
+        txn = Transaction(app, xg)
+        with self._lock:
+            self._transactions[txn.handle] = txn
+        return txn
+
+    def transaction(self, handle: int) -> Transaction:
+        """The open transaction with this handle (for wire front ends that only see handles)."""
+        with self._lock:
+            txn = self._transactions.get(handle)
+        if txn is None:
+            raise BadRequestError("Transaction %d not found (already committed or rolled back)." % handle)
+        return txn
+
+    def commit(self, txn: Transaction) -> None:
+        """Apply `txn` or raise TransactionFailedError; `on_commit` hooks share its SQLite transaction."""
+        txn.check_active()
+        try:
+            with self.storage.transaction() as conn:
+                for root, version in txn.group_versions.items():
+                    if self._version(conn, root) != version:
+                        raise TransactionFailedError(
+                            "Concurrency exception: entity group %r changed since the transaction "
+                            "first used it." % (root,))
+                if txn.mutations:
+                    self._apply(conn, list(txn.mutations.items()))
+                for hook in txn.commit_hooks():
+                    hook(conn)
+        except BaseException:
+            self._end(txn, TransactionState.ROLLED_BACK)
+            raise
+        self._end(txn, TransactionState.COMMITTED)
+
+    def rollback(self, txn: Transaction) -> None:
+        """Discard `txn` (a no-op once it has ended)."""
+        if txn.active:
+            self._end(txn, TransactionState.ROLLED_BACK)
+
+    def _end(self, txn: Transaction, state: TransactionState) -> None:
+        with self._lock:
+            self._transactions.pop(txn.handle, None)
+        for hook in txn.finish(state):
+            try:
+                hook()
+            except Exception:  # one failing hook must not keep the others from running
+                log.exception("on_rollback hook of %r failed", txn)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def _candidates(self, query: Query, txn: Optional[Transaction]) -> List[Entity]:
+        if txn is not None and query.ancestor is not None:
+            root = self._touch(txn, query.ancestor, read=True)
+            rows = list(txn.snapshots[root].items())
+            return [codec.decode_entity(codec.key_from_row(root.app(), root.namespace(), p), d) for p, d in rows]
+        sql = "SELECT app, namespace, path, data FROM datastore_entities WHERE namespace = ?"
+        args: list = [query.namespace]
+        if query.app is not None:
+            sql += " AND app = ?"
+            args.append(query.app)
+        if query.ancestor is not None:
+            sql += " AND root = ?"
+            args.append(_root_text(query.ancestor))
+        elif query.kind is not None:
+            sql += " AND kind = ?"
+            args.append(query.kind)
+        rows = self.storage.connection().execute(sql, args).fetchall()
+        return [codec.decode_entity(codec.key_from_row(app, ns, path), data) for app, ns, path, data in rows]
+
+    def run_query(self, query: Query, txn: Optional[Transaction] = None) -> QueryResult:
+        return query_module.run(query, self._candidates(query, txn), in_transaction=txn is not None)
+
+    def count(self, query: Query, txn: Optional[Transaction] = None) -> int:
+        keys_query = Query(**{**query.__dict__, "keys_only": True})
+        return len(self.run_query(keys_query, txn).entities)
+
+    # -- admin ---------------------------------------------------------------------------------
+
+    def namespaces(self) -> List[str]:
+        rows = self.storage.connection().execute(
+            "SELECT DISTINCT namespace FROM datastore_entities ORDER BY namespace").fetchall()
+        return [r[0] for r in rows]
+
+    def kinds(self, namespace: str = "") -> List[str]:
+        rows = self.storage.connection().execute(
+            "SELECT DISTINCT kind FROM datastore_entities WHERE namespace = ? ORDER BY kind", (namespace,)).fetchall()
+        return [r[0] for r in rows]
+
+    def list_entities(self, kind: str, namespace: str = "", offset: int = 0,
+                      limit: int = 20) -> Tuple[List[Entity], int]:
+        """One page of a kind in key order, and the kind's total (for an admin viewer)."""
+        entities = sorted(self._candidates(Query(kind=kind, namespace=namespace), None), key=lambda e: e.key)
+        return entities[offset:offset + limit], len(entities)
+
+    def reset(self) -> None:
+        """Delete every entity (the id counters stay, so ids are still never reused)."""
+        with self.storage.transaction() as conn:
+            conn.execute("DELETE FROM datastore_entities")
+            conn.execute("DELETE FROM datastore_groups")
+        with self._lock:
+            self._transactions.clear()
