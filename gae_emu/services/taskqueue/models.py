@@ -1,0 +1,128 @@
+"""Task queue data: the limits of B5, the task a caller adds (`NewTask`), the task as stored
+(`TaskRecord`), per-queue statistics, and `task_size`, the one size formula the service and the
+client API (`gae_emu.api.taskqueue`) both use.
+
+Imports: the standard library and `gae_emu.config.models` (RetryParameters) only.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Tuple
+
+from gae_emu.config.models import RetryParameters
+
+MAX_QUEUE_NAME_LENGTH = 100
+MAX_TASK_NAME_LENGTH = 500
+MAX_PUSH_TASK_SIZE_BYTES = 100 * 2**10
+MAX_PULL_TASK_SIZE_BYTES = 2**20
+MAX_TASKS_PER_ADD = 100
+MAX_TASKS_PER_TRANSACTION = 5  # datastore AddActions refuses more
+MAX_TRANSACTIONAL_REQUEST_SIZE_BYTES = 2**20
+MAX_URL_LENGTH = 2083
+MAX_TAG_LENGTH = 500
+MAX_TASKS_PER_LEASE = 1000
+MAX_LEASE_SECONDS = 3600 * 24 * 7
+MAX_ETA_SECONDS = 3600 * 24 * 30  # an eta further ahead than this is refused
+DEFAULT_QUEUE_PATH = "/_ah/queue"
+TOMBSTONE_TTL_SECONDS = 9 * 86400  # production keeps queue.yaml tombstones about 9 days
+
+TASK_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,%d}$" % MAX_TASK_NAME_LENGTH
+TASK_NAME_RE = re.compile(TASK_NAME_PATTERN)
+QUEUE_NAME_PATTERN = r"^[a-zA-Z0-9-]{1,%d}$" % MAX_QUEUE_NAME_LENGTH
+QUEUE_NAME_RE = re.compile(QUEUE_NAME_PATTERN)
+
+PUSH_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE")
+PULL_METHOD = "PULL"
+
+# Queues whose queue.yaml entry leaves max_concurrent_requests unset run at most this many tasks at
+# once. Production has no fixed number; a small bound keeps one queue of hung handlers from taking
+# every dispatcher worker (other queues keep running).
+DEFAULT_MAX_CONCURRENT_REQUESTS = 10
+
+HEADER_SEPARATOR_LENGTH = len(": \r\n")
+
+
+def default_url(queue: str) -> str:
+    return f"{DEFAULT_QUEUE_PATH}/{queue}"
+
+
+def task_size(method: str, url: str, payload: Optional[bytes], headers: Iterable[Tuple[str, str]]) -> int:
+    """A task's size as App Engine's client counts it (B5). `url` is the relative URL as given:
+    the client counts an empty one for tasks on the queue's default URL."""
+    header_bytes = sum(len(k) + len(v) + HEADER_SEPARATOR_LENGTH for k, v in headers)
+    return len(method) + len(payload or b"") + len(url) + header_bytes
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task to add. `url=""` means the queue's default URL; `eta=None` means now;
+    `method="PULL"` makes a pull task."""
+
+    queue: str = "default"
+    name: Optional[str] = None
+    url: str = ""
+    method: str = "POST"
+    headers: Tuple[Tuple[str, str], ...] = ()
+    payload: bytes = b""
+    eta: Optional[float] = None
+    target: Optional[str] = None
+    retry: Optional[RetryParameters] = None
+    tag: Optional[str] = None
+    dispatch_deadline: Optional[float] = None  # seconds; None = the dispatcher's default
+
+    @property
+    def is_pull(self) -> bool:
+        return self.method.upper() == PULL_METHOD
+
+    @property
+    def size(self) -> int:
+        return task_size(self.method, self.url, self.payload, self.headers)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A stored task. For pull tasks `eta` is also the lease expiry, as in production."""
+
+    queue: str
+    name: str
+    url: str
+    method: str
+    headers: Tuple[Tuple[str, str], ...]
+    payload: bytes
+    eta: float
+    created: float
+    target: Optional[str] = None  # the task's own target, else its queue's at add time
+    retry: Optional[RetryParameters] = None  # the task's own options (the queue's apply if None)
+    retry_count: int = 0
+    execution_count: int = 0
+    first_try: Optional[float] = None  # when the first attempt started
+    last_response: Optional[int] = None  # HTTP status of the previous attempt (0 = no response)
+    tag: Optional[str] = None
+    dispatch_deadline: Optional[float] = None
+    in_flight: bool = False
+    mode: str = "push"
+
+    @property
+    def state(self) -> str:
+        return "in-flight" if self.in_flight else "queued"
+
+    @property
+    def size(self) -> int:
+        return task_size(self.method, self.url, self.payload, self.headers)
+
+
+@dataclass
+class QueueStats:
+    """What the admin console and `Queue.fetch_statistics` show for one queue."""
+
+    queue: str
+    mode: str = "push"
+    tasks: int = 0
+    oldest_eta: Optional[float] = None  # of a task not in flight
+    in_flight: int = 0
+    executed_last_minute: int = 0
+    failures: int = 0  # tasks dropped after exhausting their retry limits (since start)
+    rate: Optional[str] = None
+    max_concurrent_requests: Optional[int] = None
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,137 @@
+"""Dispatch primitives of push queues, mixed into `TaskQueueService`: claim due tasks in batches,
+record attempt outcomes in batches (success, retry with B7 backoff, or give up), and `run_due`,
+the deterministic step tests drive on their own thread.
+
+Throughput comes from batching: one UPDATE claims a batch (per-queue limits inside the statement),
+one transaction records a batch of outcomes with executemany.
+
+Imports: the standard library, `gae_emu.storage`, `gae_emu.config.models` and this package's
+`models`, `retry`, `store`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from gae_emu.config.models import QueueConfig, QueueDef
+from gae_emu.storage import Storage
+
+from . import retry, store
+from .models import DEFAULT_MAX_CONCURRENT_REQUESTS, TaskRecord
+
+log = logging.getLogger("gae_emu.taskqueue")
+
+DEFAULT_CLAIM_BATCH = 500
+
+
+class PushQueueOps:
+    """Push dispatch operations; relies on TaskQueueService's storage, config, clock and counters."""
+
+    storage: Storage
+    queue_config: Callable[[], QueueConfig]
+    clock: Callable[[], float]
+    notify: Callable[[], None]
+    _lock: threading.Lock
+    _claims: Iterator[int]
+    _executed: Dict[str, Deque[float]]
+    _failures: Dict[str, int]
+
+    def _push_queues(self) -> Dict[str, QueueDef]:
+        return {q.name: q for q in self.queue_config().queues if q.mode != "pull"}
+
+    def claim_due(self, now: float, limit: int = DEFAULT_CLAIM_BATCH, *, ignore_concurrency: bool = False) -> List[TaskRecord]:
+        """Mark in flight and return up to `limit` push tasks with eta <= now, earliest first,
+        keeping each queue within its max_concurrent_requests (default
+        DEFAULT_MAX_CONCURRENT_REQUESTS) unless `ignore_concurrency` (a caller running serially)."""
+        queues = self._push_queues()
+        if not queues:
+            return []
+        with self.storage.transaction() as conn:
+            if ignore_concurrency:
+                slots = [(name, limit) for name in queues]
+            else:
+                running = store.in_flight_counts(conn)
+                slots = [(name, (q.max_concurrent_requests or DEFAULT_MAX_CONCURRENT_REQUESTS) - running.get(name, 0))
+                         for name, q in queues.items()]
+            return store.claim(conn, slots, now, next(self._claims), limit)
+
+    def release(self, records: Sequence[TaskRecord]) -> None:
+        """Return claimed tasks that never ran to the queue, unchanged."""
+        if records:
+            with self.storage.transaction() as conn:
+                store.release(conn, [store.key(r) for r in records])
+
+    def complete(self, results: Sequence[Tuple[TaskRecord, int]], now: float) -> None:
+        """Record attempt outcomes: 2xx deletes the task and leaves a tombstone; anything else
+        schedules a retry at now + backoff (B7), or drops the task when its limits are exhausted."""
+        if not results:
+            return
+        queues = self._push_queues()
+        done: List[Tuple[str, str, float]] = []
+        dropped: List[Tuple[str, str, float]] = []
+        retries: List[tuple] = []
+        for record, status in results:
+            if 200 <= status < 300:
+                done.append(store.key(record))
+                continue
+            queue = queues.get(record.queue)
+            policy = retry.resolve(record.retry, queue.retry_parameters if queue else None)
+            n = record.retry_count + 1
+            first_try = record.first_try if record.first_try is not None else now
+            if policy.can_retry(n, now - first_try):
+                retries.append((now + policy.backoff(n), status, first_try, *store.key(record)))
+            else:
+                log.warning("Task %s of queue %s failed %d times (last status %s); giving up.",
+                            record.name, record.queue, n, status)
+                dropped.append(store.key(record))
+        with self.storage.transaction() as conn:
+            store.delete_and_tombstone(conn, done + dropped, now)
+            conn.executemany(
+                "UPDATE tq_tasks SET eta = ?, last_response = ?, first_try = ?, retry_count = retry_count + 1, "
+                f"execution_count = execution_count + 1, in_flight = 0 WHERE {store.KEY_WHERE}", retries)
+        with self._lock:
+            for record, _ in results:
+                self._executed[record.queue].append(now)
+            for queue_name, _, _ in dropped:
+                self._failures[queue_name] += 1
+
+    def run_due(self, now: Optional[float] = None, execute: Optional[Callable[[TaskRecord], int]] = None) -> int:
+        """Run every push task due at `now` (default: the clock) once, on this thread, through
+        `execute(record) -> HTTP status` (an exception counts as status 0). Returns how many ran.
+        A task retried with zero backoff is not run twice in one call."""
+        if execute is None:
+            raise TypeError("run_due needs execute(record) -> status")
+        now = self.clock() if now is None else now
+        ran: set = set()
+        count = 0
+        while True:
+            batch = self.claim_due(now, DEFAULT_CLAIM_BATCH, ignore_concurrency=True)
+            fresh = [r for r in batch if (r.queue, r.name) not in ran]
+            self.release([r for r in batch if (r.queue, r.name) in ran])
+            if not fresh:
+                return count
+            outcomes = []
+            for record in fresh:
+                try:
+                    status = int(execute(record))
+                except Exception:  # the handler's failure is the task's, never the caller's
+                    log.exception("Task %s of queue %s raised", record.name, record.queue)
+                    status = 0
+                outcomes.append((record, status))
+                ran.add((record.queue, record.name))
+            self.complete(outcomes, now)
+            count += len(fresh)
+
+    def run_task_now(self, queue: str, name: str) -> bool:
+        """Make a waiting task due now without touching its counts (the admin console's "Run")."""
+        with self.storage.transaction() as conn:
+            changed = conn.execute("UPDATE tq_tasks SET eta = ? WHERE queue = ? AND name = ? AND in_flight = 0",
+                                   (self.clock(), queue, name)).rowcount
+        if changed:
+            self.notify()
+        return bool(changed)
+
+    def next_eta(self) -> Optional[float]:
+        """Earliest eta of a push task not in flight, or None when no push task waits."""
+        return store.earliest_eta(self.storage.connection(), list(self._push_queues()))

@@ -1,0 +1,282 @@
+"""`TaskQueueService`: the task queues of one app, stored in its SQLite database.
+
+Adding, deleting, purging, tombstones, transactional adds, listings and statistics live here; the
+dispatch primitives (claim/complete/run_due) are in `pushqueue.py` and leasing in `pullqueue.py`,
+mixed into this class. Queue configuration is read through a callable on every operation, so a
+queue.yaml edit applies without a restart. Every write goes through `Storage.transaction()` (or a
+caller's open SQLite transaction, for tasks enqueued by a datastore commit).
+
+Imports: the standard library, `gae_emu.storage`, `gae_emu.config.models` and this package.
+"""
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import sqlite3
+
+from gae_emu.config.models import QueueConfig
+from gae_emu.storage import Storage
+
+from . import errors, store, validate
+from .models import (
+    MAX_PUSH_TASK_SIZE_BYTES,
+    MAX_TASKS_PER_TRANSACTION,
+    MAX_TRANSACTIONAL_REQUEST_SIZE_BYTES,
+    TOMBSTONE_TTL_SECONDS,
+    NewTask,
+    QueueStats,
+    TaskRecord,
+)
+from .pullqueue import PullQueueOps
+from .pushqueue import PushQueueOps
+
+AddResult = Tuple[Optional[str], Optional[errors.TaskQueueError]]
+
+
+class TaskQueueService(PushQueueOps, PullQueueOps):
+    """Push and pull queues with named tasks, tombstones and retries (no HTTP: see Dispatcher)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        queue_config: Callable[[], QueueConfig],
+        *,
+        known_targets: Callable[[], Iterable[str]] = lambda: (),
+        clock: Callable[[], float] = time.time,
+        max_task_size: int = MAX_PUSH_TASK_SIZE_BYTES,
+        tombstone_ttl: float = TOMBSTONE_TTL_SECONDS,
+    ) -> None:
+        self.storage = storage
+        self.queue_config = queue_config
+        self.known_targets = known_targets
+        self.clock = clock
+        self.max_task_size = max_task_size
+        self.tombstone_ttl = tombstone_ttl
+        self._lock = threading.Lock()
+        self._listeners: List[Callable[[], None]] = []
+        self._claims = itertools.count(1)
+        self._executed: Dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._failures: Dict[str, int] = collections.defaultdict(int)
+        self._txn_batches: Dict[int, List[List[NewTask]]] = {}
+        storage.ensure_schema(store.SCHEMA_NAME, store.SCHEMA)
+        with storage.transaction() as conn:
+            # Attempts of a previous process never reported back: run them again (at-least-once).
+            conn.execute("UPDATE tq_tasks SET in_flight = 0 WHERE in_flight != 0")
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self, conn: Optional[sqlite3.Connection] = None) -> Iterator[sqlite3.Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.storage.transaction() as own:
+                yield own
+
+    def _tombstone_cutoff(self, now: float) -> float:
+        return now - self.tombstone_ttl
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` whenever tasks may have become due (adds, "run now")."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def notify(self) -> None:
+        """Wake listeners; a datastore may call this after COMMIT of a transaction with tasks."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    # -- adding -----------------------------------------------------------------------------------
+
+    def add_results(
+        self, tasks: Sequence[NewTask], *, conn: Optional[sqlite3.Connection] = None, all_or_nothing: bool = False
+    ) -> List[AddResult]:
+        """Add a batch and report per task `(chosen name, None)` or `(None, error)`, as BulkAdd does.
+
+        Batch-level problems (too many tasks, duplicate names, unknown queue, wrong mode) raise.
+        If any task is invalid, none is added and the valid ones report `(None, None)` (SKIPPED).
+        Otherwise each task is added unless its name is taken (AlreadyExists/Tombstoned); with
+        `all_or_nothing` such a conflict adds nothing either.
+        """
+        tasks = list(tasks)
+        now = self.clock()
+        prepared = validate.prepare_all(
+            tasks, self.queue_config(), now, self.max_task_size, set(self.known_targets()))
+        if any(isinstance(p, errors.TaskQueueError) for p in prepared):
+            return [(None, p) if isinstance(p, errors.TaskQueueError) else (None, None) for p in prepared]
+        records: List[TaskRecord] = prepared  # type: ignore[assignment]
+        queue = records[0].queue
+        names = [r.name for r in records]
+        with self._write(conn) as c:
+            taken = store.existing_names(c, queue, names)
+            dead = store.tombstoned_names(c, queue, names, self._tombstone_cutoff(now))
+            results: List[AddResult] = []
+            for record in records:
+                if record.name in taken:
+                    results.append((None, errors.TaskAlreadyExistsError(
+                        f"Task {record.name!r} already exists in queue {queue!r} and has not run yet.")))
+                elif record.name in dead:
+                    results.append((None, errors.TombstonedTaskError(
+                        f"Task {record.name!r} in queue {queue!r} ran or was deleted recently; "
+                        "task names cannot be reused until their tombstone expires.")))
+                else:
+                    results.append((record.name, None))
+            conflict = any(error for _, error in results)
+            if conflict and all_or_nothing:
+                return [(None, e) for _, e in results]
+            store.insert_tasks(c, (r for r, (_, e) in zip(records, results) if e is None))
+        self.notify()
+        return results
+
+    def add(self, tasks: Sequence[NewTask], *, conn: Optional[sqlite3.Connection] = None) -> List[str]:
+        """Add a batch, all or nothing; returns the names (chosen for unnamed tasks). Raises the
+        error a bulk add reports (`errors.first_error`). With `conn`, writes in that transaction."""
+        results = self.add_results(tasks, conn=conn, all_or_nothing=True)
+        error = errors.first_error(results)
+        if error is not None:
+            raise error
+        return [name for name, _ in results]  # type: ignore[misc]
+
+    def add_transactional(self, tasks: Sequence[NewTask], txn: Any) -> List[str]:
+        """Validate `tasks` now and enqueue them when `txn` (a datastore transaction offering
+        `on_commit(fn(conn))` and `on_rollback(fn)`) commits, inside its SQLite transaction.
+        Returns the names chosen now (production names transactional tasks at add time)."""
+        tasks = list(tasks)
+        if txn is None:
+            raise errors.BadTransactionStateError("Transactional adds are not allowed outside of transactions.")
+        if any(t.name for t in tasks):
+            raise errors.InvalidTaskNameError("A task bound to a transaction cannot be named.")
+        key = id(txn)
+        with self._lock:
+            pending = sum(len(b) for b in self._txn_batches.get(key, ()))
+        if pending + len(tasks) > MAX_TASKS_PER_TRANSACTION:
+            raise errors.TooManyTasksError(
+                f"Too many tasks in one transaction: at most {MAX_TASKS_PER_TRANSACTION} may be added.")
+        if sum(t.size for t in tasks) > MAX_TRANSACTIONAL_REQUEST_SIZE_BYTES:
+            raise errors.TransactionalRequestTooLargeError(
+                f"Transactional request size must be less than {MAX_TRANSACTIONAL_REQUEST_SIZE_BYTES}.")
+        now = self.clock()
+        prepared = validate.prepare_all(tasks, self.queue_config(), now, self.max_task_size, set(self.known_targets()))
+        error = errors.first_error([(None, p if isinstance(p, errors.TaskQueueError) else None) for p in prepared])
+        if error is not None:
+            raise error
+        batch = [replace(t, name=r.name, eta=r.eta) for t, r in zip(tasks, prepared)]  # type: ignore[union-attr]
+        with self._lock:
+            first = key not in self._txn_batches
+            self._txn_batches.setdefault(key, []).append(batch)
+        if first:
+            txn.on_commit(lambda conn: self._commit_transactional(key, conn))
+            txn.on_rollback(lambda *_: self._forget_transactional(key))
+        return [t.name for t in batch]  # type: ignore[misc]
+
+    def _commit_transactional(self, key: int, conn: sqlite3.Connection) -> None:
+        for batch in self._forget_transactional(key):
+            self.add(batch, conn=conn)
+
+    def _forget_transactional(self, key: int) -> List[List[NewTask]]:
+        with self._lock:
+            return self._txn_batches.pop(key, [])
+
+    # -- deleting ---------------------------------------------------------------------------------
+
+    def delete(self, queue: str, names: Sequence[str]) -> List[Optional[errors.TaskQueueError]]:
+        """Delete tasks by name, leaving tombstones. Per name: None (deleted), UnknownTaskError or
+        TombstonedTaskError (which the client reports as was_deleted=False)."""
+        validate.queue_for(self.queue_config(), queue)
+        now = self.clock()
+        with self._write() as conn:
+            rows = store.select_tasks(conn, f"queue = ? AND name IN ({','.join('?' * len(names))})",
+                                      (queue, *names)) if names else []
+            found = {r.name: r for r in rows}
+            dead = store.tombstoned_names(conn, queue, names, self._tombstone_cutoff(now))
+            store.delete_and_tombstone(conn, [store.key(r) for r in rows], now)
+        results: List[Optional[errors.TaskQueueError]] = []
+        for name in names:
+            if name in found:
+                results.append(None)
+            elif name in dead:
+                results.append(errors.TombstonedTaskError(f"Task {name!r} was already deleted or ran."))
+            else:
+                results.append(errors.UnknownTaskError(f"No task {name!r} in queue {queue!r}."))
+        return results
+
+    def purge(self, queue: str) -> int:
+        """Remove every task of a queue (their names stay tombstoned, as with the API purge)."""
+        validate.queue_for(self.queue_config(), queue)
+        now = self.clock()
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO tq_tombstones (queue, name, created) "
+                         "SELECT queue, name, ? FROM tq_tasks WHERE queue = ?", (now, queue))
+            return conn.execute("DELETE FROM tq_tasks WHERE queue = ?", (queue,)).rowcount
+
+    def clear_tombstones(self, queue: Optional[str] = None) -> None:
+        with self._write() as conn:
+            if queue is None:
+                conn.execute("DELETE FROM tq_tombstones")
+            else:
+                conn.execute("DELETE FROM tq_tombstones WHERE queue = ?", (queue,))
+
+    def reset(self) -> None:
+        """Forget every task, tombstone and statistic (admin reset, --clear-datastore)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM tq_tasks")
+            conn.execute("DELETE FROM tq_tombstones")
+        with self._lock:
+            self._executed.clear()
+            self._failures.clear()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def get_task(self, queue: str, name: str) -> Optional[TaskRecord]:
+        rows = store.select_tasks(self.storage.connection(), "queue = ? AND name = ?", (queue, name))
+        return rows[0] if rows else None
+
+    def list_tasks(self, queue: str, limit: int = 100, offset: int = 0) -> List[TaskRecord]:
+        """Tasks of a queue, earliest eta first."""
+        return store.select_tasks(self.storage.connection(), "queue = ? ORDER BY eta, name LIMIT ? OFFSET ?",
+                                  (queue, limit, offset))
+
+    def tombstones(self, queue: str) -> List[Tuple[str, float]]:
+        """Live tombstones of a queue: (name, time it became one), oldest first."""
+        cutoff = self._tombstone_cutoff(self.clock())
+        return list(self.storage.connection().execute(
+            "SELECT name, created FROM tq_tombstones WHERE queue = ? AND created >= ? ORDER BY created, name",
+            (queue, cutoff)))
+
+    def stats(self) -> Dict[str, QueueStats]:
+        """Per queue (configured ones, plus any still holding tasks): counts and recent activity."""
+        config = self.queue_config()
+        now = self.clock()
+        result: Dict[str, QueueStats] = {
+            q.name: QueueStats(queue=q.name, mode=q.mode, rate=q.rate, max_concurrent_requests=q.max_concurrent_requests)
+            for q in config.queues
+        }
+        rows = self.storage.connection().execute(
+            "SELECT queue, MIN(mode), COUNT(*), MIN(CASE WHEN in_flight = 0 THEN eta END), "
+            "SUM(in_flight != 0) FROM tq_tasks GROUP BY queue")
+        for queue, mode, count, oldest, in_flight in rows:
+            stats = result.setdefault(queue, QueueStats(queue=queue, mode=mode))
+            stats.tasks, stats.oldest_eta, stats.in_flight = count, oldest, int(in_flight or 0)
+        with self._lock:
+            for queue, times in self._executed.items():
+                while times and times[0] < now - 60:
+                    times.popleft()
+                if queue in result:
+                    result[queue].executed_last_minute = len(times)
+            for queue, failures in self._failures.items():
+                if queue in result:
+                    result[queue].failures = failures
+        return result
