@@ -1,0 +1,90 @@
+"""Checking, at load time, that a `script:` handler's WSGI app can really be imported.
+
+The import runs in this process (a subprocess would not see the same interpreter state and costs a
+second per check) with the app root first on sys.path; afterwards sys.path is restored and every
+module the check imported from the app root is dropped again, so a second service with its own
+`main.py` is not shadowed and the server later imports the app fresh.
+
+Imports: the standard library, `gae_emu.config.models`.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Dict, Optional
+
+from gae_emu.config.models import ScriptRef
+
+
+def import_problem(ref: ScriptRef, root: Path) -> Optional[str]:
+    """None if `ref` imports and names an attribute, else a one-line reason."""
+    if ref.builtin:
+        return None
+    root = root.resolve()
+    saved_path = list(sys.path)
+    before = set(sys.modules)
+    shadowed = _stash_foreign(ref.module.split(".")[0], root)
+    sys.path.insert(0, str(root))
+    importlib.invalidate_caches()
+    try:
+        module = importlib.import_module(ref.module)
+        if not hasattr(module, ref.attr):
+            return f"module {ref.module!r} has no attribute {ref.attr!r}"
+        if not callable(getattr(module, ref.attr)):
+            return f"{ref.module}.{ref.attr} is not callable, so it is not a WSGI application"
+        return None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit and friends from app code are reasons too
+        return f"cannot import {ref.module!r}: {_one_line(exc)}"
+    finally:
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - before:
+            if _is_under(sys.modules.get(name), root):
+                del sys.modules[name]
+        sys.modules.update(shadowed)
+
+
+def _stash_foreign(top: str, root: Path) -> Dict[str, ModuleType]:
+    """Take out modules of the same top-level name loaded from another app root (another service's
+    `main`); standard-library and installed packages stay, the app imports them the same way later."""
+    stashed: Dict[str, ModuleType] = {}
+    for name in list(sys.modules):
+        if name == top or name.startswith(top + "."):
+            module = sys.modules[name]
+            if _file_of(module) and not _is_under(module, root) and not _is_installed(module):
+                stashed[name] = sys.modules.pop(name)
+    return stashed
+
+
+def _is_installed(module: ModuleType) -> bool:
+    file = _file_of(module) or ""
+    return any(part in file for part in ("site-packages", "dist-packages")) or file.startswith(sys.prefix + "/lib")
+
+
+def _file_of(module: Optional[ModuleType]) -> Optional[str]:
+    if module is None:
+        return None
+    file = getattr(module, "__file__", None)
+    if file:
+        return str(file)
+    paths = list(getattr(module, "__path__", []) or [])
+    return str(paths[0]) if paths else None
+
+
+def _is_under(module: Optional[ModuleType], root: Path) -> bool:
+    file = _file_of(module)
+    if file is None:
+        return False
+    try:
+        Path(file).resolve().relative_to(root)
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
