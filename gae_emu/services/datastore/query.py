@@ -150,12 +150,15 @@ def _passes(data: Any, f: Filter) -> bool:
     return _COMPARE[f.op](value_order(data), value_order(f.value))
 
 
-def _sort_component(entity: Entity, order: Order, filters: List[Filter]) -> Optional[Any]:
-    """The value `order` sorts this entity by, or None when the entity has no usable value."""
+_MISSING = object()
+
+
+def _sort_component(entity: Entity, order: Order, filters: List[Filter]) -> Any:
+    """The value `order` sorts this entity by, or _MISSING when the entity has no usable value."""
     own = [f for f in filters if f.name == order.name and f.op in INEQUALITY_OPERATORS]
     values = [d for d in _candidates(entity, order.name) if all(_passes(d, f) for f in own)]
     if not values:
-        return None
+        return _MISSING
     pick = max if order.descending else min
     return pick(values, key=value_order)
 
@@ -197,7 +200,7 @@ def run(query: Query, candidates: Iterable[Entity], in_transaction: bool = False
         if not _in_scope(query, entity) or not _matches(entity, filters):
             continue
         position = [_sort_component(entity, o, filters) for o in orders]
-        if any(p is None for p in position):
+        if any(p is _MISSING for p in position):
             continue  # App Engine's index has no row for an entity lacking a sorted property
         rows.append((_sort_key(position, orders), position, entity))
     rows.sort(key=lambda row: row[0])
