@@ -1,0 +1,145 @@
+"""The `gae-emu` command: `gae-emu dev APP...` serves apps, `gae-emu check APP...` validates them.
+
+The only module that reads argv and the environment and wires parts together. User mistakes become
+one line on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import click
+
+from gae_emu.config.appyaml import format_handler_table, load_app_yaml
+from gae_emu.config.errors import ConfigError
+from gae_emu.config.models import AppConfig
+
+USER_ERROR_EXIT = 2
+
+
+class UserError(click.ClickException):
+    """A one-line mistake of the user's, exit code 2."""
+
+    exit_code = USER_ERROR_EXIT
+
+    def show(self, file=None) -> None:  # type: ignore[override]
+        click.echo(f"gae-emu: {self.format_message()}", err=True)
+
+
+def load_apps(paths: Sequence[str], check_imports: bool = True) -> List[AppConfig]:
+    """Validate every app.yaml; all problems of all files are reported together."""
+    apps, problems = [], []
+    for path in paths:
+        try:
+            apps.append(load_app_yaml(path, check_imports=check_imports))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UserError("\n".join(problems))
+    names = [app.service for app in apps]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UserError(f"service {duplicates[0]!r} is defined by more than one app.yaml: " + ", ".join(paths))
+    return apps
+
+
+def parse_env_vars(values: Sequence[str]) -> Dict[str, str]:
+    result = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env-var")
+        result[key] = value
+    return result
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gae-emu")
+def main() -> None:
+    """A local emulator of Google App Engine (standard environment, Python)."""
+
+
+@main.command()
+@click.argument("apps", nargs=-1, required=True, type=click.Path(exists=False))
+def check(apps: Tuple[str, ...]) -> None:
+    """Validate APP... (directories holding app.yaml, or yaml files) and print the handler table."""
+    for app in load_apps(apps):
+        click.echo(f"{app.path}: service {app.service}, runtime {app.runtime}")
+        click.echo(format_handler_table(app))
+
+
+@main.command()
+@click.argument("apps", nargs=-1, required=True, type=click.Path(exists=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless you say otherwise).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port of the default service; further services take the next ports. 0 picks free ports.")
+@click.option("--admin-port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port of the admin console (no login; local only). 0 picks a free port.")
+@click.option("--no-admin", is_flag=True, help="Do not serve the admin console on its own port.")
+@click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the app's data (created with mode 0700). Default: a per-app folder under the system temp dir.")
+@click.option("--clear-datastore", is_flag=True, help="Start with empty datastore, queues and tombstones.")
+@click.option("--enable-task-running/--no-enable-task-running", default=True, show_default=True, help="Run push tasks when due; when off they only accumulate (run them from the admin console or the test API).")
+@click.option("--max-task-size", default=100 * 1024, show_default=True, type=click.IntRange(1), help="Largest push task in bytes, counted as App Engine counts it.")
+@click.option("--tombstone-ttl", default=9 * 86400, show_default=True, type=click.FloatRange(0), help="Seconds a task name stays tombstoned after it ran or was deleted.")
+@click.option("--task-deadline", default=600.0, show_default=True, type=click.FloatRange(1), help="Seconds a push task may run before the attempt counts as failed.")
+@click.option("--env-var", "env_vars", multiple=True, metavar="KEY=VALUE", help="Extra environment variable for the app (repeatable).")
+@click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME", help="Extra Host name to serve besides local names (repeatable).")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error", "critical"]), help="Log level.")
+@click.option("--reload/--no-reload", default=True, show_default=True, help="Restart when a source or yaml file of the app changes.")
+def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, no_admin: bool, storage_path: Optional[str],
+        clear_datastore: bool, enable_task_running: bool, max_task_size: int, tombstone_ttl: float,
+        task_deadline: float, env_vars: Tuple[str, ...], allowed_hosts: Tuple[str, ...], log_level: str,
+        reload: bool) -> None:
+    """Serve APP... (directories holding app.yaml, or yaml files; several are several services)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configs = load_apps(apps)
+    extra_env = parse_env_vars(env_vars)
+    if reload:
+        from gae_emu.runtime.reloader import supervise
+
+        child_args = [a for a in sys.argv[1:] if a not in ("--reload",)] + ["--no-reload"]
+        sys.exit(supervise(child_args, [app.root for app in configs]))
+
+    from gae_emu.runtime.emulator import Emulator, EmulatorOptions
+    from gae_emu.runtime.server import PortInUseError
+
+    options = EmulatorOptions(
+        host=host,
+        port=port,
+        admin_port=None if no_admin else admin_port,
+        storage_path=Path(storage_path) if storage_path else None,
+        clear_datastore=clear_datastore,
+        enable_task_running=enable_task_running,
+        max_task_size=max_task_size,
+        tombstone_ttl=tombstone_ttl,
+        task_deadline=task_deadline,
+        allowed_hosts=allowed_hosts,
+        env_vars=extra_env,
+    )
+    emulator = Emulator(configs, options)
+    try:
+        emulator.start()
+    except PortInUseError as exc:
+        emulator.stop()
+        raise UserError(str(exc)) from None
+    for name, url in emulator.urls.items():
+        label = "admin console" if name == "admin" else f"service {name}"
+        click.echo(f"gae-emu: {label} at {url}")
+    click.echo(f"gae-emu: storage in {emulator.storage_path}")
+    sys.stdout.flush()
+    _wait_for_signal()
+    emulator.stop()
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,181 @@
+"""One running emulator: the services of an app, its routers, its ports and its task dispatcher.
+
+`cli.py` (and `gae_emu.testing`, for in-process use) build an `Emulator` from validated configs and
+plain options; nothing here reads argv or the environment. Ports: the default service listens on
+`port`, each further service on the next port (B10), the admin console on `admin_port`; 0 picks a
+free port.
+
+Imports: the standard library, `gae_emu.*` except `cli` and `handlers`.
+"""
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from gae_emu import apiproxy
+from gae_emu.config.appyaml import load_builtin_app_yaml
+from gae_emu.config.models import AppConfig, DEFAULT_SERVICE, ScriptRef
+from gae_emu.config.queueyaml import QueueConfigWatcher
+from gae_emu.runtime.builtin import builtin_app_yaml
+from gae_emu.runtime.delivery import TaskDelivery
+from gae_emu.runtime.environ import INTERNAL_KEY, ServiceIdentity, gae_process_env
+from gae_emu.runtime.frontend import Frontend
+from gae_emu.runtime.loader import ScriptLoader
+from gae_emu.runtime.requestlog import RequestLog
+from gae_emu.runtime.router import ServiceRouter
+from gae_emu.runtime.server import ServerSet
+from gae_emu.services.datastore import DatastoreService
+from gae_emu.services.taskqueue import Dispatcher, TaskQueueService
+from gae_emu.storage import Storage
+
+log = logging.getLogger("gae_emu")
+
+ADMIN_APP = ScriptRef("gae_emu.handlers.admin", "application", builtin=True)
+
+
+@dataclass
+class EmulatorOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_port: Optional[int] = 8000  # None: no admin server
+    storage_path: Optional[Path] = None
+    clear_datastore: bool = False
+    enable_task_running: bool = True
+    max_task_size: int = 100 * 1024
+    tombstone_ttl: float = 9 * 86400
+    task_deadline: float = 600.0
+    task_workers: int = 8
+    allowed_hosts: Tuple[str, ...] = ()
+    env_vars: Dict[str, str] = field(default_factory=dict)
+
+
+def default_storage_path(application: str) -> Path:
+    """A per-app folder under the system temp dir, like dev_appserver's `appengine.<app>.<user>`."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"gae-emu.{application}.{user}")
+    return Path(tempfile.gettempdir()) / safe
+
+
+def order_services(apps: Sequence[AppConfig]) -> List[AppConfig]:
+    """The service named `default` first, else the first one given becomes `default`."""
+    apps = list(apps)
+    for i, app in enumerate(apps):
+        if app.service == DEFAULT_SERVICE:
+            return [app] + apps[:i] + apps[i + 1 :]
+    return apps
+
+
+class Emulator:
+    def __init__(self, apps: Sequence[AppConfig], options: Optional[EmulatorOptions] = None) -> None:
+        if not apps:
+            raise ValueError("at least one app.yaml is needed")
+        self.options = options or EmulatorOptions()
+        self.apps = order_services(apps)
+        self.default_app = self.apps[0]
+        self.default_service = self.default_app.service
+        self.storage_path = self.options.storage_path or default_storage_path(self.default_app.application)
+        self.servers = ServerSet()
+        self.request_log = RequestLog()
+        self.routers: Dict[str, ServiceRouter] = {}
+        self.services: Optional[apiproxy.Services] = None
+        self.dispatcher: Optional[Dispatcher] = None
+        self.started_at = time.time()
+
+    # -- start and stop ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind every port (PortInUseError before anything runs), then serve and dispatch."""
+        frontend = Frontend(self.routers, self.default_service, self.options.allowed_hosts)
+        port = self.options.port
+        for i, app in enumerate(self.apps):
+            self.servers.bind(app.service, self.options.host, port + i if port else 0, frontend.app_for_port(app.service))
+        hostnames = {lst.name: f"localhost:{lst.port}" for lst in self.servers.listeners}
+        if self.options.admin_port is not None:
+            self.servers.bind("admin", self.options.host, self.options.admin_port, self._admin_app)
+        self.services = self._build_services(hostnames)
+        self._apply_process_env(hostnames)
+        builtin = load_builtin_app_yaml(builtin_app_yaml())
+        for app in self.apps:
+            identity = ServiceIdentity(app=app, hostname=hostnames[app.service], default_hostname=hostnames[self.default_service])
+            self.routers[app.service] = ServiceRouter(identity, builtin, ScriptLoader(app.root), [self.request_log.record])
+        apiproxy.install(self.services)
+        delivery = TaskDelivery(self.routers, self.default_service, hostnames)
+        self.dispatcher = Dispatcher(
+            self.services.taskqueue, delivery, max_workers=self.options.task_workers, deadline=self.options.task_deadline
+        )
+        self.dispatcher.paused = not self.options.enable_task_running
+        self.services.settings["dispatcher"] = self.dispatcher
+        self.services.settings["emulator"] = self
+        self.servers.start()
+        self.dispatcher.start()
+
+    def stop(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        self.servers.stop()
+        if self.services is not None:
+            apiproxy.uninstall(self.services)
+            self.services.storage.close()
+
+    # -- wiring -----------------------------------------------------------------------------------
+
+    def _build_services(self, hostnames: Dict[str, str]) -> apiproxy.Services:
+        storage = Storage.in_directory(self.storage_path, clear=self.options.clear_datastore)
+        queues = QueueConfigWatcher(self.default_app.root)
+        taskqueue = TaskQueueService(
+            storage,
+            queues.current,
+            known_targets=lambda: tuple(hostnames),
+            max_task_size=self.options.max_task_size,
+            tombstone_ttl=self.options.tombstone_ttl,
+        )
+        return apiproxy.Services(
+            app_id=self.default_app.app_id,
+            storage=storage,
+            taskqueue=taskqueue,
+            datastore=DatastoreService(storage),
+            hostnames=hostnames,
+            default_service=self.default_service,
+            settings={"max_task_size": self.options.max_task_size, "queue_config": queues.current},
+        )
+
+    def _apply_process_env(self, hostnames: Dict[str, str]) -> None:
+        """App code reads os.environ at import time; one process serves every service, so the
+        default service's variables win where services disagree (documented in docs/)."""
+        for app in reversed(self.apps):
+            os.environ.update(dict(app.env_variables))
+        os.environ.update(self.options.env_vars)
+        os.environ.setdefault("APPLICATION_ID", self.default_app.app_id)
+        os.environ["SERVER_SOFTWARE"] = "Development/2.0"
+        os.environ["DEFAULT_VERSION_HOSTNAME"] = hostnames[self.default_service]
+        if self.default_app.is_python3:
+            identity = ServiceIdentity(app=self.default_app, hostname="", default_hostname="")
+            os.environ.update(gae_process_env(identity))
+        os.environ.pop("APPENGINE_USE_CLOUDTASK_PUSH_QUEUE", None)
+
+    def _admin_app(self, environ: dict, start_response):
+        """The admin port: the console without a login (it is local-only, like dev_appserver's)."""
+        from gae_emu.runtime.hosts import is_local_host
+        from werkzeug.wrappers import Response
+
+        if not is_local_host(environ.get("HTTP_HOST", ""), self.options.allowed_hosts):
+            return Response("Request host is not whitelist enabled.", status=400)(environ, start_response)
+        environ[INTERNAL_KEY] = True
+        environ["SCRIPT_NAME"] = "/_ah/admin"
+        app = ScriptLoader(self.default_app.root).load(ADMIN_APP)
+        with apiproxy.serving(environ):
+            return app(environ, start_response)
+
+    @property
+    def urls(self) -> Dict[str, str]:
+        return {lst.name: lst.url for lst in self.servers.listeners}

@@ -1,0 +1,131 @@
+"""The WSGI environ App Engine gives a request: what it strips from outside requests and what it adds.
+
+External requests lose every `X-AppEngine-*` and `X-Google-*` header (production's rule, B3) unless
+a logged-in administrator sent them; dev_appserver's `X-AppEngine-Fake-*` headers never grant or reach
+anything. Requests the emulator makes itself (tasks, cron) carry `INTERNAL_KEY`, an environ key no
+HTTP client can produce (werkzeug only creates `HTTP_*` keys from headers), which the login check
+treats as admin.
+
+Imports: the standard library, `gae_emu.config.models`, `gae_emu.services.users`.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from gae_emu.config.models import AppConfig
+from gae_emu.services.users import COOKIE_NAME, DEFAULT_AUTH_DOMAIN, User, user_from_cookie
+
+SERVER_SOFTWARE = "Development/2.0"
+INTERNAL_KEY = "gae_emu.internal"  # True on requests the emulator itself makes (task queue, cron)
+USER_KEY = "gae_emu.user"  # the logged-in User (or None), worked out once per request
+ALWAYS_DROPPED = ("HTTP_X_APPENGINE_FAKE_IS_ADMIN", "HTTP_X_APPENGINE_FAKE_LOGGED_IN")
+PROCESS_START = time.strftime("%Y%m%dt%H%M%S", time.gmtime())
+
+
+@dataclass(frozen=True)
+class ServiceIdentity:
+    """What the environ says about the service serving a request."""
+
+    app: AppConfig
+    hostname: str  # this service's host:port
+    default_hostname: str  # the default service's host:port (DEFAULT_VERSION_HOSTNAME)
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    deployment_id: str = field(default_factory=lambda: str(int(time.time() * 1000)))
+
+
+def request_user(environ: dict) -> Optional[User]:
+    """The user named by the login cookie, cached in the environ."""
+    if USER_KEY not in environ:
+        from http.cookies import SimpleCookie  # local: only needed when a request has cookies
+
+        value = None
+        raw = environ.get("HTTP_COOKIE")
+        if raw:
+            cookie = SimpleCookie()
+            try:
+                cookie.load(raw)
+            except Exception:  # a malformed Cookie header means "no login", not a 500
+                cookie = SimpleCookie()
+            if COOKIE_NAME in cookie:
+                value = cookie[COOKIE_NAME].value
+        environ[USER_KEY] = user_from_cookie(value)
+    return environ[USER_KEY]
+
+
+def is_internal(environ: dict) -> bool:
+    return environ.get(INTERNAL_KEY) is True
+
+
+def strip_untrusted_headers(environ: dict) -> None:
+    """Drop App Engine headers an outside client may not set (in place)."""
+    user = request_user(environ)
+    trusted = is_internal(environ) or (user is not None and user.is_admin)
+    for key in list(environ):
+        if key in ALWAYS_DROPPED:
+            del environ[key]
+        elif not trusted and (key.startswith("HTTP_X_APPENGINE_") or key.startswith("HTTP_X_GOOGLE_")):
+            del environ[key]
+
+
+def app_environ(environ: dict, service: ServiceIdentity, request_id: str) -> dict:
+    """Add the variables and headers App Engine sets for every request to `environ` (in place)."""
+    app = service.app
+    user = request_user(environ)
+    version_id = f"{app.version}.{service.deployment_id}"
+    values: Dict[str, str] = dict(app.env_variables)
+    values.update(
+        SERVER_SOFTWARE=SERVER_SOFTWARE,
+        APPLICATION_ID=app.app_id,
+        CURRENT_VERSION_ID=version_id,
+        CURRENT_MODULE_ID=app.service,
+        DEFAULT_VERSION_HOSTNAME=service.default_hostname,
+        INSTANCE_ID=service.instance_id,
+        REQUEST_LOG_ID=request_id,
+        REQUEST_ID_HASH=request_id[:8].upper(),
+        AUTH_DOMAIN=DEFAULT_AUTH_DOMAIN,
+        USER_EMAIL=user.email if user else "",
+        USER_ID=user.user_id if user else "",
+        USER_NICKNAME=user.nickname if user else "",
+        USER_ORGANIZATION=user.organization if user else "",
+        USER_IS_ADMIN="1" if user and user.is_admin else "0",
+        HTTP_X_APPENGINE_COUNTRY="ZZ",
+        HTTP_X_APPENGINE_DEFAULT_VERSION_HOSTNAME=service.default_hostname,
+        HTTP_X_APPENGINE_REQUEST_LOG_ID=request_id,
+        HTTP_X_APPENGINE_DEV_REQUEST_ID=request_id,
+        HTTP_X_APPENGINE_AUTH_DOMAIN=DEFAULT_AUTH_DOMAIN,
+        HTTP_X_APPENGINE_USER_IS_ADMIN="1" if user and user.is_admin else "0",
+    )
+    if user:
+        values.update(
+            HTTP_X_APPENGINE_USER_EMAIL=user.email,
+            HTTP_X_APPENGINE_USER_ID=user.user_id,
+            HTTP_X_APPENGINE_USER_NICKNAME=user.nickname,
+            HTTP_X_APPENGINE_USER_ORGANIZATION=user.organization,
+        )
+    if app.is_python3:
+        values.update(gae_process_env(service))
+    environ.update(values)
+    return environ
+
+
+def gae_process_env(service: ServiceIdentity) -> Dict[str, str]:
+    """The GAE_* variables a python3 runtime sees (B1 `get_modern_env_vars`)."""
+    app = service.app
+    return {
+        "GAE_ENV": "localdev",
+        "GAE_APPLICATION": app.app_id,
+        "GAE_SERVICE": app.service,
+        "GAE_VERSION": app.version or PROCESS_START,
+        "GAE_INSTANCE": service.instance_id,
+        "GAE_RUNTIME": app.runtime,
+        "GAE_MEMORY_MB": "256",
+        "GOOGLE_CLOUD_PROJECT": app.application,
+    }
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex + os.urandom(4).hex()

@@ -1,0 +1,70 @@
+"""The front door of each port: host checking, then the service the request is for (B11).
+
+A Host that is not a local name gets 400, as dev_appserver's host checking answers, so a web page
+cannot reach the emulator through DNS rebinding. A Host with a prefix before the server's own name
+(`worker.localhost:8080`, `v1.worker.localhost:8080`) picks the service by the prefix's last label;
+otherwise the port's own service serves the request.
+
+Imports: the standard library, werkzeug, `gae_emu.runtime`.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Dict, Iterable, Optional
+
+from werkzeug.wrappers import Response
+
+from gae_emu.runtime.hosts import is_local_host, split_host
+from gae_emu.runtime.router import ServiceRouter
+
+log = logging.getLogger(__name__)
+
+
+def service_from_host(host: str, services: Iterable[str]) -> Optional[str]:
+    """The service a Host header names with a prefix label, or None."""
+    name, _ = split_host(host)
+    labels = name.split(".")
+    known = set(services)
+    # Everything before the base name (localhost, or an address) is the prefix; its last label wins.
+    for base_len in (1, 4):  # "localhost" is one label; "127.0.0.1" four
+        prefix = labels[:-base_len]
+        if prefix and prefix[-1] in known:
+            if len(prefix) > 1:
+                log.warning("Host %s names a version or instance; only one version is served", host)
+            return prefix[-1]
+    return None
+
+
+class HostRejected(Exception):
+    pass
+
+
+class Frontend:
+    """Maps (Host, port) to a ServiceRouter; one instance serves every port of the emulator."""
+
+    def __init__(self, routers: Dict[str, ServiceRouter], default_service: str, allowed_hosts: Iterable[str] = ()) -> None:
+        self.routers = routers
+        self.default_service = default_service
+        self.allowed_hosts = tuple(allowed_hosts)
+
+    def router_for(self, host: str, port_service: Optional[str] = None) -> ServiceRouter:
+        name = service_from_host(host, self.routers) or port_service or self.default_service
+        return self.routers.get(name) or self.routers[self.default_service]
+
+    def app_for_port(self, port_service: str) -> Callable:
+        """The WSGI app a server listening for `port_service` runs."""
+
+        def app(environ: dict, start_response: Callable):
+            host = environ.get("HTTP_HOST", "")
+            if not host and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
+                return Response("Missing Host header", status=400)(environ, start_response)
+            if host and not is_local_host(host, self.allowed_hosts):
+                return Response(
+                    f"Request host {host} is not whitelist enabled. Only local hosts are served "
+                    "(see --allow-host).",
+                    status=400,
+                    mimetype="text/plain",
+                )(environ, start_response)
+            return self.router_for(host, port_service)(environ, start_response)
+
+        return app

@@ -1,0 +1,47 @@
+"""The last requests served (for the admin console's request log), kept in memory.
+
+Imports: the standard library and `gae_emu.runtime.environ`.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from typing import Deque, List
+
+from gae_emu.runtime.environ import INTERNAL_KEY
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    time: float
+    method: str
+    path: str
+    status: int
+    seconds: float
+    internal: bool
+    task_name: str
+
+
+class RequestLog:
+    def __init__(self, size: int = 500) -> None:
+        self._records: Deque[RequestRecord] = collections.deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def record(self, environ: dict, status: int, seconds: float) -> None:
+        entry = RequestRecord(
+            time=time.time(),
+            method=environ.get("REQUEST_METHOD", ""),
+            path=environ.get("PATH_INFO", "") + (("?" + environ["QUERY_STRING"]) if environ.get("QUERY_STRING") else ""),
+            status=status,
+            seconds=seconds,
+            internal=environ.get(INTERNAL_KEY) is True,
+            task_name=environ.get("HTTP_X_APPENGINE_TASKNAME", "") if environ.get(INTERNAL_KEY) is True else "",
+        )
+        with self._lock:
+            self._records.append(entry)
+
+    def recent(self, limit: int = 100) -> List[RequestRecord]:
+        with self._lock:
+            return list(self._records)[-limit:][::-1]

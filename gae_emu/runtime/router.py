@@ -1,0 +1,148 @@
+"""One service's request path: App Engine's request rules, first-match handlers, login, the app call.
+
+Order of work per request (B1, B2, B3): take the login cookie, strip App Engine headers an outside
+client may not set, refuse bodies on GET-like methods and bodies over 32 MB, redirect a
+non-normalised path, then the first handler whose `url` matches the *path* (anchored) wins: its
+`login:` rule, then a static file or the script's WSGI app called in-process with App Engine's environ.
+An app that raises gets a 500 page and a logged traceback; the server keeps serving.
+
+Imports: the standard library, werkzeug, `gae_emu.config`, `gae_emu.apiproxy`, `gae_emu.runtime.*`.
+"""
+from __future__ import annotations
+
+import logging
+import posixpath
+import time
+from typing import Callable, Iterable, Optional, Sequence
+
+from werkzeug.test import run_wsgi_app
+from werkzeug.wrappers import Request, Response
+
+from gae_emu import apiproxy
+from gae_emu.config.models import AppConfig, Handler
+from gae_emu.runtime.environ import (
+    SERVER_SOFTWARE,
+    ServiceIdentity,
+    app_environ,
+    new_request_id,
+    strip_untrusted_headers,
+)
+from gae_emu.runtime.loader import ScriptLoader, ScriptLoadError
+from gae_emu.runtime.login import check_login
+from gae_emu.runtime.static import NoMatchingFile, serve_static
+
+log = logging.getLogger("gae_emu.request")
+
+MAX_REQUEST_BODY = 32 * 1024 * 1024
+BODYLESS_METHODS = ("GET", "HEAD", "DELETE", "TRACE")
+RequestListener = Callable[[dict, int, float], None]  # (environ, status, seconds)
+
+
+class ServiceRouter:
+    """A WSGI app serving one service: built-in handlers first, then the app's, first match wins."""
+
+    def __init__(
+        self,
+        identity: ServiceIdentity,
+        builtin_handlers: Sequence[Handler] = (),
+        loader: Optional[ScriptLoader] = None,
+        listeners: Iterable[RequestListener] = (),
+    ) -> None:
+        self.identity = identity
+        self.app: AppConfig = identity.app
+        self.handlers: tuple = tuple(builtin_handlers) + tuple(identity.app.handlers)
+        self.loader = loader or ScriptLoader(identity.app.root)
+        self.listeners = list(listeners)
+
+    def match(self, path: str) -> Optional[Handler]:
+        """The first handler whose url matches `path` (for `gae-emu check` and tests)."""
+        for handler in self.handlers:
+            if handler.pattern.match(path):
+                return handler
+        return None
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        return self.handle(environ)(environ, start_response)
+
+    def handle(self, environ: dict) -> Response:
+        """Serve one request (external or the emulator's own) and tell the listeners."""
+        started = time.perf_counter()
+        response = self.respond(environ)
+        response.headers["Server"] = SERVER_SOFTWARE
+        for listener in self.listeners:
+            try:
+                listener(environ, response.status_code, time.perf_counter() - started)
+            except Exception:  # a broken listener must not break the request
+                log.exception("request listener failed")
+        return response
+
+    def respond(self, environ: dict) -> Response:
+        strip_untrusted_headers(environ)
+        request = Request(environ)
+        early = self._request_rules(request)
+        if early is not None:
+            return early
+        path = request.path
+        for handler in self.handlers:
+            match = handler.pattern.match(path)
+            if match is None:
+                continue
+            refused = check_login(request, handler)
+            if refused is not None:
+                return refused
+            if handler.script is None:
+                try:
+                    return serve_static(request, handler, self.app, match)
+                except NoMatchingFile:
+                    continue  # require_matching_file: the next handler gets a chance
+            return self._call_script(handler, environ)
+        return Response("Not Found", status=404, mimetype="text/plain")
+
+    def _request_rules(self, request: Request) -> Optional[Response]:
+        method = request.method.upper()
+        length = request.content_length or 0
+        if method in BODYLESS_METHODS and length > 0:
+            return Response(f'"{method}" requests may not contain bodies.', status=400, mimetype="text/plain")
+        if length > MAX_REQUEST_BODY and not request.path.startswith("/_ah/"):
+            return Response("Upload limited to 32 megabytes.", status=413, mimetype="text/plain")
+        path = request.path
+        normalised = posixpath.normpath(path) if path not in ("", "/") else "/"
+        if path.endswith("/") and normalised != "/":
+            normalised += "/"
+        if normalised.startswith("//"):
+            normalised = "/" + normalised.lstrip("/")
+        if normalised != path:
+            query = request.query_string.decode("latin-1")
+            location = normalised + (f"?{query}" if query else "")
+            return Response("", status=302, headers={"Location": location})
+        return None
+
+    def _call_script(self, handler: Handler, environ: dict) -> Response:
+        assert handler.script is not None
+        request_id = new_request_id()
+        app_environ(environ, self.identity, request_id)
+        try:
+            wsgi_app = self.loader.load(handler.script)
+        except ScriptLoadError as exc:
+            log.error("%s: %s", handler.source or handler.url, exc)
+            return _error_page(f"Could not load the handler's application: {exc}")
+        try:
+            with apiproxy.serving(environ):
+                app_iter, status, headers = run_wsgi_app(wsgi_app, environ, buffered=True)
+                try:
+                    body = b"".join(app_iter)
+                finally:
+                    close = getattr(app_iter, "close", None)
+                    if close is not None:
+                        close()
+        except Exception:
+            log.exception("Uncaught exception in %s for %s %s", handler.script, environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            return _error_page("The server encountered an error and could not complete your request.")
+        return Response(body, status=status, headers=list(headers))
+
+
+def _error_page(message: str) -> Response:
+    from html import escape
+
+    body = f"<html><head><title>500 Internal Server Error</title></head><body><h1>Error: Server Error</h1><p>{escape(message)}</p></body></html>"
+    return Response(body, status=500, content_type="text/html; charset=utf-8")

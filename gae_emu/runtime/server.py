@@ -1,0 +1,74 @@
+"""Threaded werkzeug servers, one per port, started and stopped together.
+
+Binding happens in `bind()` so a port in use is reported before anything starts serving.
+
+Imports: the standard library, werkzeug.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+log = logging.getLogger("gae_emu.server")
+
+
+class PortInUseError(Exception):
+    """A port the user asked for cannot be bound."""
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """One log line per request through our logger, instead of werkzeug's coloured stderr line."""
+
+    def log_request(self, code="-", size="-") -> None:  # type: ignore[override]
+        log.info('%s "%s %s" %s %s', self.address_string(), self.command, self.path, code, size)
+
+    def log_error(self, format: str, *args) -> None:  # type: ignore[override]
+        log.warning(format, *args)
+
+
+@dataclass
+class Listener:
+    name: str  # what it serves, for the startup banner ("default", "worker", "admin")
+    host: str
+    port: int
+    app: Callable
+    server: Optional[BaseWSGIServer] = None
+    thread: Optional[threading.Thread] = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+class ServerSet:
+    def __init__(self) -> None:
+        self.listeners: List[Listener] = []
+
+    def bind(self, name: str, host: str, port: int, app: Callable) -> Listener:
+        try:
+            server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+        except OSError as exc:
+            raise PortInUseError(f"cannot listen on {host}:{port} for {name}: {exc.strerror or exc}") from None
+        server.daemon_threads = True
+        listener = Listener(name=name, host=host, port=server.server_port, app=app, server=server)
+        self.listeners.append(listener)
+        return listener
+
+    def start(self) -> None:
+        for listener in self.listeners:
+            assert listener.server is not None
+            listener.thread = threading.Thread(
+                target=listener.server.serve_forever, name=f"http-{listener.name}", daemon=True
+            )
+            listener.thread.start()
+
+    def stop(self) -> None:
+        for listener in self.listeners:
+            if listener.server is not None:
+                listener.server.shutdown()
+                listener.server.server_close()

@@ -1,0 +1,246 @@
+"""Testing against the emulator: a pytest plugin, a context manager for other runners, and an
+in-process services handle (App Engine's testbed idea) for unit tests of code that uses the APIs.
+
+- `emulator(app_dir, ...)` starts the real `gae-emu dev` in a subprocess on free loopback ports with
+  a temporary storage folder, waits until it serves, yields an `EmulatorHandle`, and stops it.
+- The pytest fixture `gae_emu` does the same for the app named by `@pytest.mark.gae_emu_app(path)`
+  (or the `gae_emu_app` fixture/ini option).
+- `services(...)` installs in-process services over a temporary database, with `run_tasks()` to
+  execute queued tasks deterministically on the caller's thread.
+
+Imports: the standard library, `gae_emu.apiproxy`, `gae_emu.storage`, `gae_emu.services`, `gae_emu.config`.
+"""
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+
+BANNER = re.compile(r"^gae-emu: (?:service (?P<service>\S+)|(?P<admin>admin console)) at (?P<url>http://\S+)$")
+STARTUP_TIMEOUT = 30.0
+
+
+class EmulatorError(RuntimeError):
+    """The emulator did not start, or a control call failed."""
+
+
+class StuckTasksError(AssertionError):
+    """`wait_until_idle` timed out; the message lists the tasks still queued or running."""
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: Dict[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class HttpClient:
+    """A tiny cookie-keeping HTTP client that never follows redirects (tests look at them)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.cookies = http.cookiejar.CookieJar()
+        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect())
+
+    def request(self, method: str, path: str, data: Union[bytes, str, Dict[str, Any], None] = None,
+                headers: Optional[Dict[str, str]] = None, timeout: float = 30.0) -> HttpResponse:
+        url = path if path.startswith("http") else self.base_url + path
+        headers = dict(headers or {})
+        if isinstance(data, dict):
+            data = urllib.parse.urlencode(data)
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        req = urllib.request.Request(url, data=data, method=method.upper(), headers=headers)
+        try:
+            with self._opener.open(req, timeout=timeout) as resp:
+                return HttpResponse(resp.status, dict(resp.headers.items()), resp.read())
+        except urllib.error.HTTPError as err:
+            return HttpResponse(err.code, dict(err.headers.items()), err.read())
+
+    def get(self, path: str, **kwargs: Any) -> HttpResponse:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, data: Any = None, **kwargs: Any) -> HttpResponse:
+        return self.request("POST", path, data=data, **kwargs)
+
+    def login(self, email: str = "test@example.com", admin: bool = False) -> None:
+        query = urllib.parse.urlencode({"email": email, "admin": str(admin), "action": "Login", "continue": "/"})
+        resp = self.get(f"/_ah/login?{query}")
+        if resp.status != 302:
+            raise EmulatorError(f"login failed: {resp.status} {resp.text[:200]}")
+
+    def logout(self) -> None:
+        self.get("/_ah/logout?continue=/")
+        self.cookies.clear()
+
+
+@dataclass
+class EmulatorHandle:
+    """A running `gae-emu dev`: its URLs, an HTTP client, and task-queue control."""
+
+    process: subprocess.Popen
+    urls: Dict[str, str]
+    admin_url: Optional[str]
+    storage_path: Path
+    output: List[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.client = HttpClient(self.url)
+        self._admin = HttpClient(self.admin_url) if self.admin_url else None
+
+    @property
+    def url(self) -> str:
+        return self.urls.get("default") or next(iter(self.urls.values()))
+
+    def service_url(self, service: str) -> str:
+        return self.urls[service]
+
+    # -- task-queue control through the admin JSON API ---------------------------------------------
+
+    def _api(self, method: str, path: str, data: Optional[Dict[str, Any]] = None) -> Any:
+        if self._admin is None:
+            raise EmulatorError("the emulator was started without an admin port")
+        resp = self._admin.request(method, "/api" + path, data=json.dumps(data or {}) if method == "POST" else None,
+                                   headers={"Content-Type": "application/json", "X-Requested-With": "gae-emu-testing"})
+        if resp.status >= 400:
+            raise EmulatorError(f"{method} {path}: {resp.status} {resp.text[:500]}")
+        return resp.json() if resp.body else None
+
+    def queues(self) -> List[Dict[str, Any]]:
+        return self._api("GET", "/queues")["queues"]
+
+    def tasks(self, queue: str = "default") -> List[Dict[str, Any]]:
+        return self._api("GET", f"/queues/{urllib.parse.quote(queue)}/tasks")["tasks"]
+
+    def run_task(self, queue: str, name: str) -> Dict[str, Any]:
+        """Run one task now, on the caller's time, whatever its eta; returns its outcome."""
+        return self._api("POST", f"/queues/{urllib.parse.quote(queue)}/tasks/{urllib.parse.quote(name)}/run")
+
+    def delete_task(self, queue: str, name: str) -> None:
+        self._api("POST", f"/queues/{urllib.parse.quote(queue)}/tasks/{urllib.parse.quote(name)}/delete")
+
+    def purge(self, queue: str = "default") -> None:
+        self._api("POST", f"/queues/{urllib.parse.quote(queue)}/purge")
+
+    def run_all(self, timeout: float = 30.0) -> None:
+        """Run every task that is due (also with --no-enable-task-running) until none is left."""
+        result = self._api("POST", "/run-due", {"timeout": timeout})
+        if not result.get("idle"):
+            raise StuckTasksError(_stuck_message(result, timeout))
+
+    def wait_until_idle(self, timeout: float = 30.0) -> None:
+        """Return when no task is due or in flight; raise StuckTasksError listing them otherwise."""
+        result = self._api("POST", "/wait-idle", {"timeout": timeout})
+        if not result.get("idle"):
+            raise StuckTasksError(_stuck_message(result, timeout))
+
+    def reset(self) -> None:
+        """Empty the datastore, the queues and the tombstones."""
+        self._api("POST", "/reset")
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def _stuck_message(result: Dict[str, Any], timeout: float) -> str:
+    lines = [f"tasks still due or running after {timeout}s:"]
+    for task in result.get("stuck", []):
+        lines.append(f"  {task.get('queue')}/{task.get('name')} url={task.get('url')} retries={task.get('retry_count')} last={task.get('last_response')}")
+    return "\n".join(lines)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _command() -> List[str]:
+    return [sys.executable, "-m", "gae_emu", "dev"]
+
+
+@contextmanager
+def emulator(*apps: Union[str, Path], args: Sequence[str] = (), storage_path: Optional[Union[str, Path]] = None,
+             env: Optional[Dict[str, str]] = None, admin: bool = True) -> Iterator[EmulatorHandle]:
+    """Run `gae-emu dev APPS...` on free loopback ports until the block ends."""
+    tmp = None
+    if storage_path is None:
+        tmp = tempfile.mkdtemp(prefix="gae-emu-test-")
+        storage_path = tmp
+    command = _command() + [str(a) for a in apps] + [
+        "--no-reload", "--host", "127.0.0.1", "--port", "0", "--storage-path", str(storage_path),
+    ] + (["--admin-port", "0"] if admin else ["--no-admin"]) + list(args)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
+    handle = None
+    try:
+        handle = _wait_for_banner(process, Path(storage_path))
+        yield handle
+    finally:
+        stop_process(process)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _wait_for_banner(process: subprocess.Popen, storage_path: Path) -> EmulatorHandle:
+    urls: Dict[str, str] = {}
+    admin_url: Optional[str] = None
+    output: List[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        nonlocal admin_url
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            output.append(line)
+            if os.environ.get("GAE_EMU_TEST_ECHO"):
+                print(line, file=sys.stderr)
+            match = BANNER.match(line)
+            if match:
+                if match.group("admin"):
+                    admin_url = match.group("url")
+                else:
+                    urls[match.group("service")] = match.group("url")
+            if line.startswith("gae-emu: storage in"):
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True, name="gae-emu-output").start()
+    if not ready.wait(STARTUP_TIMEOUT) or not urls:
+        stop_process(process)
+        raise EmulatorError("gae-emu dev did not start:\n" + "\n".join(output[-40:]))
+    return EmulatorHandle(process=process, urls=urls, admin_url=admin_url, storage_path=storage_path, output=output)
