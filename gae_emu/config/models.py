@@ -17,6 +17,10 @@ AUTH_FAIL_ACTIONS = ("redirect", "unauthorized")
 SECURE_VALUES = ("optional", "never", "always")
 DEFERRED_URL = "/_ah/queue/deferred"
 DEFAULT_SERVICE = "default"
+# Retry defaults of App Engine's taskqueue protos (B7).
+DEFAULT_MIN_BACKOFF_SECONDS = 0.1
+DEFAULT_MAX_BACKOFF_SECONDS = 3600.0
+DEFAULT_MAX_DOUBLINGS = 16
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,24 @@ class RetryParameters:
     min_backoff_seconds: Optional[float] = None
     max_backoff_seconds: Optional[float] = None
     max_doublings: Optional[int] = None
+
+    def effective(self) -> "RetryParameters":
+        """The backoff a retry uses: unset fields take the proto defaults (B7: 0.1 s, 3600 s, 16
+        doublings; limits stay None = unlimited), and a lone min or max is translated as App Engine
+        translates queue.yaml: only min set and above the default max -> max = min; only max set and
+        below the default min -> min = max. The stored fields keep exactly what the user wrote."""
+        low, high = self.min_backoff_seconds, self.max_backoff_seconds
+        if low is not None and high is None:
+            high = max(low, DEFAULT_MAX_BACKOFF_SECONDS)
+        elif high is not None and low is None:
+            low = min(high, DEFAULT_MIN_BACKOFF_SECONDS)
+        return RetryParameters(
+            task_retry_limit=self.task_retry_limit,
+            task_age_limit=self.task_age_limit,
+            min_backoff_seconds=DEFAULT_MIN_BACKOFF_SECONDS if low is None else low,
+            max_backoff_seconds=DEFAULT_MAX_BACKOFF_SECONDS if high is None else high,
+            max_doublings=DEFAULT_MAX_DOUBLINGS if self.max_doublings is None else self.max_doublings,
+        )
 
 
 @dataclass(frozen=True)
