@@ -1,0 +1,108 @@
+"""Dispatcher with real threads: drains, countdown precision (loosely), pause, hung handlers."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from gae_emu.config.models import QueueConfig, QueueDef
+from gae_emu.services.taskqueue import Dispatcher, NewTask, TaskQueueService
+from gae_emu.storage import Storage
+
+QUEUES = QueueConfig(queues=(QueueDef(name="default"), QueueDef(name="slow", max_concurrent_requests=2)))
+
+
+@pytest.fixture
+def svc(tmp_path):
+    storage = Storage(tmp_path / "db.sqlite3")
+    yield TaskQueueService(storage, lambda: QUEUES)
+    storage.close()
+
+
+@pytest.fixture
+def run(svc):
+    dispatchers = []
+
+    def run(execute, **kwargs):
+        d = Dispatcher(svc, execute, **kwargs)
+        d.start()
+        dispatchers.append(d)
+        return d
+    yield run
+    for d in dispatchers:
+        d.stop(timeout=0.5)
+
+
+def test_drains_tasks_and_goes_idle(svc, run):
+    seen = []
+    lock = threading.Lock()
+
+    def execute(record):
+        with lock:
+            seen.append(record.name)
+        return 200
+    d = run(execute)
+    names = []
+    for _ in range(5):
+        names += svc.add([NewTask() for _ in range(100)])
+    assert d.wait_until_idle(10)
+    assert sorted(seen) == sorted(names)
+    assert svc.list_tasks("default") == []
+
+
+def test_countdown_runs_close_to_its_eta(svc, run):
+    ran = {}
+    d = run(lambda r: ran.setdefault(r.name, time.time()) and 200)
+    d.wait_until_idle(2)
+    eta = time.time() + 0.3
+    [name] = svc.add([NewTask(eta=eta)])
+    deadline = time.time() + 3
+    while name not in ran and time.time() < deadline:
+        time.sleep(0.01)
+    assert name in ran and eta <= ran[name] < eta + 0.1
+
+
+def test_failures_are_retried(svc, run):
+    attempts = []
+    d = run(lambda r: attempts.append(r.retry_count) or (200 if r.retry_count else 500))
+    svc.add([NewTask(name="t")])  # default min backoff 0.1 s
+    deadline = time.time() + 3
+    while len(attempts) < 2 and time.time() < deadline:
+        time.sleep(0.01)
+    assert attempts == [0, 1]
+
+
+def test_paused_dispatcher_accumulates(svc, run):
+    d = run(lambda r: 200)
+    d.paused = True
+    svc.add([NewTask(name="t")])
+    assert d.wait_until_idle(2)
+    assert svc.get_task("default", "t") is not None
+    d.paused = False
+    time.sleep(0.05)
+    assert d.wait_until_idle(2) and svc.get_task("default", "t") is None
+
+
+def test_hung_handler_times_out_and_does_not_block_other_queues(svc, run):
+    release = threading.Event()
+    done = []
+
+    def execute(record):
+        if record.queue == "slow":
+            release.wait(5)
+            return 200
+        done.append(record.name)
+        return 200
+    d = run(execute, max_workers=2, deadline=0.2, stall_after=0.05)
+    svc.add([NewTask(queue="slow", name=f"s{i}") for i in range(4)])
+    time.sleep(0.1)
+    names = svc.add([NewTask() for _ in range(10)])
+    deadline = time.time() + 3
+    while len(done) < 10 and time.time() < deadline:
+        time.sleep(0.01)
+    assert sorted(done) == sorted(names)
+    time.sleep(0.4)  # past the deadline: the hung attempts count as failures
+    slow = svc.list_tasks("slow")
+    assert any(t.retry_count >= 1 and t.last_response == 0 for t in slow)
+    release.set()
