@@ -244,3 +244,137 @@ def _wait_for_banner(process: subprocess.Popen, storage_path: Path) -> EmulatorH
         stop_process(process)
         raise EmulatorError("gae-emu dev did not start:\n" + "\n".join(output[-40:]))
     return EmulatorHandle(process=process, urls=urls, admin_url=admin_url, storage_path=storage_path, output=output)
+
+
+# -- in-process services (App Engine's testbed idea) ------------------------------------------------
+
+
+@dataclass
+class Testbed:
+    """Services installed in this process over a temporary database."""
+
+    services: Any  # gae_emu.apiproxy.Services
+
+    @property
+    def taskqueue(self) -> Any:
+        return self.services.taskqueue
+
+    @property
+    def datastore(self) -> Any:
+        return self.services.datastore
+
+    def run_tasks(self, app: Any = None, now: Optional[float] = None, max_rounds: int = 100) -> int:
+        """Run due push tasks on this thread until none is due; returns how many ran.
+
+        Tasks go to the WSGI `app` when given; without one, deferred tasks run through the built-in
+        deferred handler and any other task counts as a 404 (and is retried later)."""
+        from gae_emu import apiproxy
+        from gae_emu.ext import deferred
+
+        target = app or _deferred_only(deferred.application)
+        total = 0
+        for _ in range(max_rounds):
+            ran = self.taskqueue.run_due(now if now is not None else time.time(), lambda task: _call_wsgi(target, task, apiproxy))
+            total += ran
+            if not ran:
+                break
+        return total
+
+
+def _deferred_only(deferred_app: Any) -> Any:
+    def app(environ: dict, start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == "/_ah/queue/deferred":
+            return deferred_app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"no handler"]
+
+    return app
+
+
+def _call_wsgi(app: Any, task: Any, apiproxy: Any) -> int:
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    from gae_emu.runtime.delivery import TaskDelivery
+
+    url = task.url or f"/_ah/queue/{task.queue}"
+    path, _, query = url.partition("?")
+    builder = EnvironBuilder(path=path, query_string=query or None, method=task.method,
+                             headers=TaskDelivery.headers_for(task), data=task.payload or None,
+                             environ_base={"REMOTE_ADDR": "0.1.0.2", "SERVER_SOFTWARE": "Development/2.0"})
+    environ = builder.get_environ()
+    with apiproxy.serving(environ):
+        app_iter, status, _ = run_wsgi_app(app, environ, buffered=True)
+        b"".join(app_iter)
+    return int(status.split(" ", 1)[0])
+
+
+@contextmanager
+def services(app_root: Optional[Union[str, Path]] = None, app_id: str = "dev~testbed",
+             storage_path: Optional[Union[str, Path]] = None, max_task_size: int = 100 * 1024) -> Iterator[Testbed]:
+    """Install task queue and datastore services over a temporary database for the block.
+
+    `app_root` is a folder whose queue.yaml (if any) defines the queues; without it only `default`
+    exists."""
+    from gae_emu import apiproxy
+    from gae_emu.config.models import QueueConfig
+    from gae_emu.config.queueyaml import QueueConfigWatcher
+    from gae_emu.services.datastore import DatastoreService
+    from gae_emu.services.taskqueue import TaskQueueService
+    from gae_emu.storage import Storage
+
+    tmp = None
+    if storage_path is None:
+        tmp = tempfile.mkdtemp(prefix="gae-emu-testbed-")
+        storage_path = tmp
+    storage = Storage.in_directory(storage_path)
+    queue_config = QueueConfigWatcher(Path(app_root)).current if app_root else (lambda: QueueConfig())
+    handle = apiproxy.Services(
+        app_id=app_id,
+        storage=storage,
+        taskqueue=TaskQueueService(storage, queue_config, known_targets=lambda: ("default",), max_task_size=max_task_size),
+        datastore=DatastoreService(storage),
+        hostnames={"default": "localhost:8080"},
+        settings={"max_task_size": max_task_size},
+    )
+    apiproxy.install(handle)
+    try:
+        yield Testbed(handle)
+    finally:
+        apiproxy.uninstall(handle)
+        storage.close()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- the pytest plugin -----------------------------------------------------------------------------
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the context managers work without pytest
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    def pytest_configure(config: Any) -> None:
+        config.addinivalue_line(
+            "markers",
+            "gae_emu_app(*apps, args=()): the app folder(s) the `gae_emu` fixture serves, and extra "
+            "`gae-emu dev` arguments",
+        )
+
+    @pytest.fixture
+    def gae_emu(request: Any) -> Iterator[EmulatorHandle]:
+        """A running `gae-emu dev` for the app named by @pytest.mark.gae_emu_app(...)."""
+        marker = request.node.get_closest_marker("gae_emu_app")
+        if marker is None or not marker.args:
+            raise pytest.UsageError("the gae_emu fixture needs @pytest.mark.gae_emu_app('path/to/app')")
+        base = Path(str(request.config.rootpath))
+        apps = [a if Path(a).is_absolute() else base / a for a in marker.args]
+        with emulator(*apps, args=marker.kwargs.get("args", ())) as handle:
+            yield handle
+
+    @pytest.fixture
+    def gae_services(tmp_path: Path) -> Iterator[Testbed]:
+        """In-process task queue and datastore services over a temporary database."""
+        with services(storage_path=tmp_path / "storage") as testbed:
+            yield testbed

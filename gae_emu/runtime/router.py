@@ -21,7 +21,6 @@ from werkzeug.wrappers import Request, Response
 from gae_emu import apiproxy
 from gae_emu.config.models import AppConfig, Handler
 from gae_emu.runtime.environ import (
-    SERVER_SOFTWARE,
     ServiceIdentity,
     app_environ,
     new_request_id,
@@ -68,7 +67,6 @@ class ServiceRouter:
         """Serve one request (external or the emulator's own) and tell the listeners."""
         started = time.perf_counter()
         response = self.respond(environ)
-        response.headers["Server"] = SERVER_SOFTWARE
         for listener in self.listeners:
             try:
                 listener(environ, response.status_code, time.perf_counter() - started)

@@ -2,7 +2,7 @@
 
 Binding happens in `bind()` so a port in use is reported before anything starts serving.
 
-Imports: the standard library, werkzeug.
+Imports: the standard library, werkzeug, `gae_emu.runtime.environ`.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Callable, List, Optional
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from gae_emu.runtime.environ import SERVER_SOFTWARE
+
 log = logging.getLogger("gae_emu.server")
 
 
@@ -22,6 +24,9 @@ class PortInUseError(Exception):
 
 class QuietRequestHandler(WSGIRequestHandler):
     """One log line per request through our logger, instead of werkzeug's coloured stderr line."""
+
+    def version_string(self) -> str:
+        return SERVER_SOFTWARE  # the `Server:` header dev_appserver sends
 
     def log_request(self, code="-", size="-") -> None:  # type: ignore[override]
         log.info('%s "%s %s" %s %s', self.address_string(), self.command, self.path, code, size)
