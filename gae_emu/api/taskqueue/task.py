@@ -12,7 +12,7 @@ import datetime
 import math
 import time
 import urllib.parse
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from gae_emu import apiproxy
 from gae_emu.config.models import RetryParameters
