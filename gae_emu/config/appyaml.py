@@ -12,6 +12,7 @@ Imports: the standard library, `gae_emu.config.*` (which imports yaml).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -136,9 +137,7 @@ def _relative(path: Path, root: Path) -> str:
 
 def _without_position(handler: Handler) -> Handler:
     """`position` only steers the merge; App Engine drops it from the merged handler."""
-    if handler.position is None:
-        return handler
-    return Handler(**{**{f: getattr(handler, f) for f in handler.__dataclass_fields__}, "position": None})
+    return handler if handler.position is None else dataclasses.replace(handler, position=None)
 
 
 def _handlers(view: MapView, ctx: ScriptContext) -> List[ParsedHandler]:
@@ -222,5 +221,10 @@ def _check_imports(parsed: List[ParsedHandler], handlers: List[Handler], root: P
         problem = import_problem(ref, root)
         if problem:
             anchor = top.get("entrypoint") or top.get("runtime")
-            how = f"entrypoint {ref}" if entrypoint_text else f"default entrypoint {ref}"
+            if entrypoint_text and parse_entrypoint(entrypoint_text):
+                how = f"entrypoint {ref}"
+            elif entrypoint_text:
+                how = f"entrypoint names no module:attr, so {ref} is served"
+            else:
+                how = f"default entrypoint {ref}"
             src.error(anchor.mark if anchor else top.mark, "entrypoint", f"{how}: {problem}")

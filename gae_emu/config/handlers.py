@@ -155,6 +155,9 @@ def _parse_url(value: Value, kind: str) -> Tuple[Optional[str], Optional[re.Patt
     if not url:
         value.error("must not be empty")
         return None, None
+    if not url.startswith(("/", "(", ".", "^")):
+        value.error(f"{url!r} must start with / (it is matched against the request path)")
+        return None, None
     if url.startswith("^") or url.endswith("$"):
         value.error(f"{url!r} must not start with ^ or end with $: App Engine anchors the url itself")
         return None, None

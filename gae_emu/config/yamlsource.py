@@ -120,9 +120,9 @@ class Source:
         return f"{self.display}:{mark.line}" if mark else self.display
 
     def check(self) -> None:
-        """Raise every recorded problem, in file order then line order (checks run key by key)."""
+        """Raise every recorded problem: this file first, then included files, each in line order."""
         if self.problems:
-            files = list(dict.fromkeys(p.path for p in self.problems))
+            files = list(dict.fromkeys([self.display] + [p.path for p in self.problems]))
             raise ConfigError(sorted(self.problems, key=lambda p: (files.index(p.path), p.line or 0, p.column or 0)))
 
     def load(self) -> "MapView":

@@ -261,3 +261,23 @@ def test_errors_in_an_included_file_name_that_file(app_errors, write):
         "app/inc/include.yaml:4:10: handlers[0].login: 'nobody' is not one of optional, required, admin",
         "app/inc/include.yaml:5:1: runtime: unknown key in an included file",
     ]
+
+
+def test_url_must_start_with_a_slash(app_errors):
+    assert app_errors(HEAD + "handlers:\n- url: foo\n  script: main.app\n") == [
+        "app/app.yaml:5:8: handlers[0].url: 'foo' must start with / (it is matched against the request path)"]
+
+
+def test_python3_entrypoint_without_module_attr_and_default(app_errors, app_dir):
+    (app_dir / "main.py").write_text("x = 1\n")
+    assert app_errors("runtime: python312\nentrypoint: python main.py\n") == [
+        "app/app.yaml:2:13: entrypoint: entrypoint names no module:attr, so main:app is served: "
+        "module 'main' has no attribute 'app'"]
+    assert app_errors("runtime: python312\n") == [
+        "app/app.yaml:1:10: entrypoint: default entrypoint main:app: module 'main' has no attribute 'app'"]
+
+
+def test_main_file_problems_come_before_included_ones(app_errors, write):
+    write("inc.yaml", "handlers:\n- url: /x\n  script: main.app\n  login: nobody\n")
+    problems = app_errors(HEAD + "includes:\n- inc.yaml\nhandlers:\n- url: /y\n  script: gone.app\n")
+    assert [p.split(":")[0] for p in problems] == ["app/app.yaml", "app/inc.yaml"]
