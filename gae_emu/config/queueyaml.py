@@ -158,13 +158,14 @@ class QueueConfigWatcher:
     `interval` seconds. A broken file mid-edit is logged and the last good config kept."""
 
     def __init__(self, app_root: Union[str, Path], *, interval: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, display_root: Optional[str] = None) -> None:
         self.app_root = Path(app_root)
+        self.display_root = display_root if display_root is not None else str(app_root)
         self.interval = interval
         self._clock = clock
         self._lock = threading.Lock()
         self._signature = self._stat()
-        self._config = load_queue_yaml(self.app_root)  # a broken file at start-up is the user's error
+        self._config = load_queue_yaml(self.app_root, display_root=self.display_root)  # a broken file at start-up is the user's error
         self._checked_at = clock()
         self.last_error: Optional[ConfigError] = None
 
@@ -183,7 +184,7 @@ class QueueConfigWatcher:
 
     def _reload(self) -> None:
         try:
-            self._config = load_queue_yaml(self.app_root)
+            self._config = load_queue_yaml(self.app_root, display_root=self.display_root)
             self.last_error = None
             log.info("queue.yaml reloaded: queues %s", ", ".join(self._config.names))
         except ConfigError as exc:
