@@ -165,7 +165,8 @@ class QueueConfigWatcher:
         self._clock = clock
         self._lock = threading.Lock()
         self._signature = self._stat()
-        self._config = load_queue_yaml(self.app_root, display_root=self.display_root)  # a broken file at start-up is the user's error
+        # A broken file at start-up is the user's error to fix, so it raises here.
+        self._config = load_queue_yaml(self.app_root, display_root=self.display_root)
         self._checked_at = clock()
         self.last_error: Optional[ConfigError] = None
 
