@@ -7,6 +7,7 @@ Imports: the standard library, werkzeug, `gae_emu.runtime.environ`.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Callable, List, Optional
@@ -55,12 +56,20 @@ class ServerSet:
         self.listeners: List[Listener] = []
 
     def bind(self, name: str, host: str, port: int, app: Callable) -> Listener:
+        # Bind here rather than in werkzeug, which prints and exits on EADDRINUSE.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+            sock.bind((host, port))
+            sock.listen(128)
         except OSError as exc:
+            sock.close()
             raise PortInUseError(f"cannot listen on {host}:{port} for {name}: {exc.strerror or exc}") from None
+        server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler, fd=sock.fileno())
+        server.keep_alive_socket = sock  # type: ignore[attr-defined]  # the fd must outlive the server
         server.daemon_threads = True
-        listener = Listener(name=name, host=host, port=server.server_port, app=app, server=server)
+        listener = Listener(name=name, host=host, port=sock.getsockname()[1], app=app, server=server)
         self.listeners.append(listener)
         return listener
 
