@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Callable, Iterator, Optional, Union
 
 DATABASE_FILENAME = "gae-emu.sqlite3"
 
@@ -73,15 +73,28 @@ class Storage:
             return
         conn.execute("BEGIN IMMEDIATE")
         self._local.depth = 1
+        self._local.after_commit = []
         try:
             yield conn
         except BaseException:
             self._local.depth = 0
+            self._local.after_commit = []
             conn.execute("ROLLBACK")
             raise
         else:
             self._local.depth = 0
             conn.execute("COMMIT")
+            callbacks, self._local.after_commit = self._local.after_commit, []
+            for callback in callbacks:
+                callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this thread's open transaction commits (now if none is open);
+        dropped on rollback. Lets a service wake readers only when its writes are visible."""
+        if self.in_transaction():
+            self._local.after_commit.append(callback)
+        else:
+            callback()
 
     def in_transaction(self) -> bool:
         return bool(getattr(self._local, "depth", 0))

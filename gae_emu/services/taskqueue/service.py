@@ -138,7 +138,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
             if conflict and all_or_nothing:
                 return [(None, e) for _, e in results]
             store.insert_tasks(c, (r for r, (_, e) in zip(records, results) if e is None))
-        self.notify()
+            self.storage.after_commit(self.notify)  # wake the dispatcher once the rows are visible
         return results
 
     def add(self, tasks: Sequence[NewTask], *, conn: Optional[sqlite3.Connection] = None) -> List[str]:
