@@ -6,6 +6,7 @@ one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ import click
 from gae_emu.config.appyaml import format_handler_table, load_app_yaml
 from gae_emu.config.errors import ConfigError
 from gae_emu.config.models import AppConfig
+from gae_emu.config.queueyaml import load_queue_yaml
 
 USER_ERROR_EXIT = 2
 
@@ -35,7 +37,9 @@ def load_apps(paths: Sequence[str], check_imports: bool = True) -> List[AppConfi
     apps, problems = [], []
     for path in paths:
         try:
-            apps.append(load_app_yaml(path, check_imports=check_imports))
+            app = load_app_yaml(path, check_imports=check_imports)
+            apps.append(app)
+            load_queue_yaml(app.root, display_root=os.path.dirname(app_yaml_display(path)))
         except ConfigError as exc:
             problems.append(str(exc))
     if problems:
@@ -45,6 +49,11 @@ def load_apps(paths: Sequence[str], check_imports: bool = True) -> List[AppConfi
     if duplicates:
         raise UserError(f"service {duplicates[0]!r} is defined by more than one app.yaml: " + ", ".join(paths))
     return apps
+
+
+def app_yaml_display(path: str) -> str:
+    """The app.yaml path as the user gave it (for messages about files beside it)."""
+    return os.path.join(path, "app.yaml") if os.path.isdir(path) else path
 
 
 def parse_env_vars(values: Sequence[str]) -> Dict[str, str]:

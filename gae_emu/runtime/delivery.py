@@ -83,6 +83,7 @@ class TaskDelivery:
         environ[INTERNAL_KEY] = True
         response = router.handle(environ)
         response.close()
+        log.debug("task %s/%s %s %s -> %s", task.queue, task.name, task.method, url, response.status_code)
         return response.status_code
 
     @staticmethod
