@@ -20,6 +20,7 @@ from gae_emu.runtime.environ import INTERNAL_KEY
 from gae_emu.runtime.frontend import service_from_host
 from gae_emu.runtime.router import ServiceRouter
 from gae_emu.services.taskqueue.models import TaskRecord, default_url
+from gae_emu.services.taskqueue.validate import target_service
 
 log = logging.getLogger("gae_emu.taskqueue")
 
@@ -43,11 +44,9 @@ RESERVED_HEADERS = {
 NAMESPACE_HEADERS = {"x-appengine-current-namespace", "x-appengine-default-namespace"}
 
 
-def target_service(target: Optional[str], services: Dict[str, ServiceRouter], default: str) -> str:
-    """`service` or `version.service` (or `instance.version.service`): the last label names it."""
-    if not target:
-        return default
-    name = target.split(".")[-1]
+def service_for_target(target: Optional[str], services: Dict[str, ServiceRouter], default: str) -> str:
+    """The service a task goes to: its target's, if that service exists, else `default`."""
+    name = target_service(target) if target else default
     return name if name in services else default
 
 
@@ -61,7 +60,7 @@ class TaskDelivery:
 
     def __call__(self, task: TaskRecord) -> int:
         host = _header(task.headers, "host")
-        service = target_service(task.target, self.routers, self.default_service)
+        service = service_for_target(task.target, self.routers, self.default_service)
         if not task.target and host:
             service = service_from_host(host, self.routers) or service
         router = self.routers[service]
