@@ -203,7 +203,9 @@ class Dispatcher:
                     job.abandoned = True
                     self._done.append((job.record, TIMEOUT_STATUS))
                 if job.thread is not None and job.thread not in self._retired:
-                    if now - job.started >= self.stall_after:
+                    # An abandoned attempt's thread is replaced at once: otherwise a queue whose
+                    # handlers hang holds every worker until stall_after and blocks other queues.
+                    if job.abandoned or now - job.started >= self.stall_after:
                         self._retired.add(job.thread)
                         self._workers.remove(job.thread)
                         self._spawn_worker()
