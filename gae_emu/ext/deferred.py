@@ -155,6 +155,9 @@ def defer(obj: Any, *args: Any, **kwargs: Any) -> taskqueue.Task:
     except taskqueue.TaskTooLargeError:
         pass
     if transactional:
+        if not db.is_in_transaction():
+            # Refuse before writing: the entity would otherwise stay behind with no task to delete it.
+            raise taskqueue.BadTransactionStateError("Transactional adds are not allowed outside of transactions.")
         # In the caller's transaction: the entity and its task commit (or vanish) together.
         key = _DeferredTaskEntity(data=pickled).put()
     else:
