@@ -103,7 +103,9 @@ class TaskDelivery:
             ("X-AppEngine-TaskETA", repr(float(task.eta))),
             ("User-Agent", TASK_USER_AGENT),
         ]
-        if task.last_response is not None:
+        # 0 records an attempt that got no HTTP answer (timeout, dispatch error): B4 sends the
+        # previous response only when there was one.
+        if task.last_response:
             headers.append(("X-AppEngine-TaskPreviousResponse", str(task.last_response)))
             headers.append(("X-AppEngine-TaskRetryReason", "App Error"))
         if task.payload and _header(task.headers, "content-type") is None:

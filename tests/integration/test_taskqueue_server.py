@@ -236,20 +236,41 @@ def test_named_task_already_exists_then_tombstoned(server: EmulatorHandle) -> No
 # -- isolation --------------------------------------------------------------------------------------
 
 
-def test_hanging_handler_does_not_block_another_queue(tmp_path: Path) -> None:
-    with emulator(APP, APP / "worker.yaml", storage_path=tmp_path, args=["--task-deadline", "1"]) as handle:
-        hang = uid("hang")
-        # More hung tasks than the dispatcher has workers, all on one queue.
-        for _ in range(12):
-            added(handle, "slow", url="/task/hang", method="GET", params={"tag": hang, "sleep": "4"})
-        time.sleep(0.3)
-        tag = uid("fast")
-        start = time.time()
-        added(handle, "fast", url="/task/fast", method="GET", params={"tag": tag})
-        [run] = wait_runs(handle, tag, 1, timeout=10)
-        # The hung attempts are abandoned after the 1 s deadline; the other queue must not wait
-        # for the handlers to come back.
-        assert run["at"] - start < 1.5, run["at"] - start
+@pytest.fixture(scope="module")
+def short_deadline(tmp_path_factory: pytest.TempPathFactory):
+    """A server whose task attempts count as failed after 1 s."""
+    with emulator(APP, storage_path=tmp_path_factory.mktemp("tq-deadline"), args=["--task-deadline", "1"]) as handle:
+        yield handle
+
+
+def test_hanging_handler_does_not_block_another_queue(short_deadline: EmulatorHandle) -> None:
+    hang = uid("hang")
+    # More hung tasks than the dispatcher has workers, all on one queue (retry limit 0).
+    for _ in range(12):
+        added(short_deadline, "slow", url="/task/hang", method="GET", params={"tag": hang, "sleep": "4"})
+    time.sleep(0.3)
+    tag = uid("fast")
+    start = time.time()
+    added(short_deadline, "fast", url="/task/fast", method="GET", params={"tag": tag})
+    [run] = wait_runs(short_deadline, tag, 1, timeout=10)
+    # The hung attempts are abandoned after the 1 s deadline; the other queue must not wait for
+    # the handlers to come back.
+    assert run["at"] - start < 1.5, run["at"] - start
+
+
+def test_attempt_past_its_deadline_is_retried_without_a_previous_response(short_deadline: EmulatorHandle) -> None:
+    tag = uid("timeout")
+    # The first attempt sleeps past the deadline (it still records when it wakes up, too late).
+    added(short_deadline, "retry", url="/task/timeout", method="GET", params={"tag": tag, "sleep_once": "2.5"})
+    retried = wait_for(lambda: [r for r in runs(short_deadline, tag)
+                                if r["headers"]["x-appengine-taskretrycount"] == "1"], what="the retry")
+    h = retried[0]["headers"]
+    # B4: TaskPreviousResponse only when the previous attempt got an HTTP status; a timeout got none.
+    assert "x-appengine-taskpreviousresponse" not in h, h
+    wait_queue_empty(short_deadline, "retry")
+    wait_runs(short_deadline, tag, 2)  # the abandoned first attempt finishing late changes nothing
+    time.sleep(0.3)
+    assert len(runs(short_deadline, tag)) == 2
 
 
 # -- crash safety -----------------------------------------------------------------------------------
