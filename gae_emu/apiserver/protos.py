@@ -1,0 +1,56 @@
+"""Lazy access to the protobuf message classes `appengine-python-standard` ships.
+
+The wire format is Google's, so the messages are Google's own generated classes, imported on first
+use: gae-emu installs and runs without the package (`pip install 'gae-emu[google]'` adds it), and only
+the API server needs it. `pb()` returns one namespace holding every module the services use.
+
+Imports: the standard library; `google.appengine.*` lazily.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+from types import SimpleNamespace
+from typing import Optional
+
+# attribute -> module of appengine-python-standard 3.x
+MODULES = {
+    "remote_api": "google.appengine.ext.remote_api.remote_api_bytes_pb2",
+    "entity": "google.appengine.datastore.entity_bytes_pb2",
+    "datastore": "google.appengine.datastore.datastore_v3_bytes_pb2",
+    "api_base": "google.appengine.api.api_base_pb2",
+    "taskqueue": "google.appengine.api.taskqueue.taskqueue_service_bytes_pb2",
+    "memcache": "google.appengine.api.memcache.memcache_service_pb2",
+    "user": "google.appengine.api.user_service_pb2",
+    "modules": "google.appengine.api.modules.modules_service_pb2",
+    "app_identity": "google.appengine.api.app_identity.app_identity_service_pb2",
+}
+INSTALL_HINT = "pip install 'gae-emu[google]' (appengine-python-standard)"
+
+_lock = threading.Lock()
+_loaded: Optional[SimpleNamespace] = None
+
+
+class LibraryMissing(ImportError):
+    """appengine-python-standard is not installed, so the API server cannot decode requests."""
+
+
+def pb() -> SimpleNamespace:
+    """The message modules, imported once (LibraryMissing if the package is absent)."""
+    global _loaded
+    if _loaded is None:
+        with _lock:
+            if _loaded is None:
+                try:
+                    _loaded = SimpleNamespace(**{k: importlib.import_module(m) for k, m in MODULES.items()})
+                except ImportError as exc:
+                    raise LibraryMissing(f"{exc}; install it with {INSTALL_HINT}") from exc
+    return _loaded
+
+
+def library_available() -> bool:
+    try:
+        pb()
+    except LibraryMissing:
+        return False
+    return True
