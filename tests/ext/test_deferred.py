@@ -347,3 +347,18 @@ def test_set_log_level_controls_the_header_log(testbed: _Testbed, caplog: pytest
         assert "HTTP_X_APPENGINE_QUEUENAME:default" in lines[0].getMessage()
     finally:
         deferred.set_log_level(logging.INFO)
+
+
+def test_small_transactional_task_follows_its_transaction(testbed: _Testbed) -> None:
+    def work(rollback: bool) -> None:
+        deferred.defer(record, "txn", _transactional=True)
+        if rollback:
+            raise db.Rollback()
+
+    db.run_in_transaction(work, True)
+    assert testbed.run_tasks() == 0
+    db.run_in_transaction(work, False)
+    assert testbed.run_tasks() == 1
+    assert CALLS == [(("txn",), {})]
+    with pytest.raises(taskqueue.BadTransactionStateError):
+        deferred.defer(record, _transactional=True)

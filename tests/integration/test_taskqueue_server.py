@@ -315,16 +315,24 @@ def test_sigkill_restart_loses_no_task_and_keeps_tombstones(tmp_path: Path) -> N
             assert result.get("error") == "TombstonedTaskError", (name, result)
 
 
-def test_sigkill_during_a_running_task_runs_it_again(tmp_path: Path) -> None:
+def test_sigkill_during_a_running_task_runs_it_again_and_keeps_retry_counts(tmp_path: Path) -> None:
     storage = tmp_path / "storage"
     tag = uid("inflight")
     name = uid("inflight")
+    retrying = uid("backoff")
     with emulator(APP, storage_path=storage) as first:
+        # Also a task waiting for its first retry (backoff 0.3 s) when the server dies.
+        added(first, "retry", url="/task/backoff", method="GET", params={"tag": retrying, "fail_until": "2"})
         added(first, url="/task/inflight", method="GET", params={"tag": tag, "sleep_once": "30"}, name=name)
+        wait_runs(first, retrying, 1)
         wait_runs(first, tag + "-started", 1)
+        time.sleep(0.1)  # let the failed attempt's outcome commit; its retry is still 0.2 s away
         kill(first)
     with emulator(APP, storage_path=storage) as restarted:
         [run] = wait_runs(restarted, tag, 1, timeout=15)
         assert run["headers"]["x-appengine-taskname"] == name
         wait_queue_empty(restarted, "default")
         assert enqueue(restarted, url="/task/x", method="GET", name=name)["error"] == "TombstonedTaskError"
+        got = wait_runs(restarted, retrying, 3)
+        wait_queue_empty(restarted, "retry")
+        assert [r["headers"]["x-appengine-taskretrycount"] for r in got] == ["0", "1", "2"]
