@@ -86,6 +86,7 @@ def check(apps: Tuple[str, ...]) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless you say otherwise).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port of the default service; further services take the next ports. 0 picks free ports.")
 @click.option("--admin-port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port of the admin console (no login; local only). 0 picks a free port.")
+@click.option("--api-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the API server that appengine-python-standard apps call (python3 runtimes only). 0 picks a free port.")
 @click.option("--no-admin", is_flag=True, help="Do not serve the admin console on its own port.")
 @click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the app's data (created with mode 0700). Default: a per-app folder under the system temp dir.")
 @click.option("--clear-datastore", is_flag=True, help="Start with empty datastore, queues and tombstones.")
@@ -97,7 +98,7 @@ def check(apps: Tuple[str, ...]) -> None:
 @click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME", help="Extra Host name to serve besides local names (repeatable).")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error", "critical"]), help="Log level.")
 @click.option("--reload/--no-reload", default=True, show_default=True, help="Restart when a source or yaml file of the app changes.")
-def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, no_admin: bool, storage_path: Optional[str],
+def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: int, no_admin: bool, storage_path: Optional[str],
         clear_datastore: bool, enable_task_running: bool, max_task_size: int, tombstone_ttl: float,
         task_deadline: float, env_vars: Tuple[str, ...], allowed_hosts: Tuple[str, ...], log_level: str,
         reload: bool) -> None:
@@ -118,6 +119,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, no_admin: 
         host=host,
         port=port,
         admin_port=None if no_admin else admin_port,
+        api_port=api_port,
         storage_path=Path(storage_path) if storage_path else None,
         clear_datastore=clear_datastore,
         enable_task_running=enable_task_running,

@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from gae_emu import apiproxy
 from gae_emu.config.appyaml import load_builtin_app_yaml
@@ -27,13 +27,17 @@ from gae_emu.runtime.builtin import builtin_app_yaml
 from gae_emu.runtime.delivery import TaskDelivery
 from gae_emu.runtime.environ import INTERNAL_KEY, ServiceIdentity, gae_process_env
 from gae_emu.runtime.frontend import Frontend
-from gae_emu.runtime.loader import ScriptLoader
+from gae_emu.runtime.loader import ScriptLoader, ScriptLoadError
 from gae_emu.runtime.requestlog import RequestLog
 from gae_emu.runtime.router import ServiceRouter
-from gae_emu.runtime.server import ServerSet
+from gae_emu.runtime.server import PortInUseError, ServerSet
+from gae_emu.runtime.tickets import LiveRequests
 from gae_emu.services.datastore import DatastoreService
 from gae_emu.services.taskqueue import Dispatcher, TaskQueueService
 from gae_emu.storage import Storage
+
+if TYPE_CHECKING:  # the API server is imported only when a python3 app needs it
+    from gae_emu.apiserver import ApiServer
 
 log = logging.getLogger("gae_emu")
 
@@ -54,6 +58,7 @@ class EmulatorOptions:
     task_workers: int = 8
     allowed_hosts: Tuple[str, ...] = ()
     env_vars: Dict[str, str] = field(default_factory=dict)
+    api_port: int = 0  # the API server for appengine-python-standard apps (loopback only); 0 = free port
 
 
 def default_storage_path(application: str) -> Path:
@@ -89,6 +94,8 @@ class Emulator:
         self.routers: Dict[str, ServiceRouter] = {}
         self.services: Optional[apiproxy.Services] = None
         self.dispatcher: Optional[Dispatcher] = None
+        self.tickets = LiveRequests()  # API tickets of the requests being served (issue 7)
+        self.api_server: Optional["ApiServer"] = None
         self.started_at = time.time()
 
     # -- start and stop ---------------------------------------------------------------------------
@@ -103,11 +110,13 @@ class Emulator:
         if self.options.admin_port is not None:
             self.servers.bind("admin", self.options.host, self.options.admin_port, self._admin_app)
         self.services = self._build_services(hostnames)
+        self.api_server = self._bind_api_server()  # before the env: API_PORT must be known
         self._apply_process_env(hostnames)
         builtin = load_builtin_app_yaml(builtin_app_yaml())
         for app in self.apps:
             identity = ServiceIdentity(app=app, hostname=hostnames[app.service], default_hostname=hostnames[self.default_service])
-            self.routers[app.service] = ServiceRouter(identity, builtin, ScriptLoader(app.root), [self.request_log.record])
+            self.routers[app.service] = ServiceRouter(identity, builtin, ScriptLoader(app.root), [self.request_log.record],
+                                                      tickets=self.tickets)
         apiproxy.install(self.services)
         delivery = TaskDelivery(self.routers, self.default_service, hostnames)
         self.dispatcher = Dispatcher(
@@ -116,6 +125,9 @@ class Emulator:
         self.dispatcher.paused = not self.options.enable_task_running
         self.services.settings["dispatcher"] = self.dispatcher
         self.services.settings["emulator"] = self
+        if self.api_server is not None:
+            self.api_server.start()
+            self._preload_python3_scripts()
         self.servers.start()
         self.dispatcher.start()
 
@@ -123,6 +135,8 @@ class Emulator:
         if self.dispatcher is not None:
             self.dispatcher.stop()
         self.servers.stop()
+        if self.api_server is not None:
+            self.api_server.stop()
         if self.services is not None:
             apiproxy.uninstall(self.services)
             self.services.storage.close()
@@ -161,7 +175,46 @@ class Emulator:
         if self.default_app.is_python3:
             identity = ServiceIdentity(app=self.default_app, hostname="", default_hostname="")
             os.environ.update(gae_process_env(identity))
+        if self.api_server is not None:  # where appengine-python-standard sends its API calls (issue 7)
+            os.environ["API_HOST"] = self.api_server.host
+            os.environ["API_PORT"] = str(self.api_server.port)
         os.environ.pop("APPENGINE_USE_CLOUDTASK_PUSH_QUEUE", None)
+
+    # -- the API server for appengine-python-standard apps (issue 7) --------------------------------
+
+    def _bind_api_server(self) -> Optional["ApiServer"]:
+        """Bind `/rpc_http` when a service is python3 and Google's library is installed (an app
+        importing it could not run otherwise); None, with a log line, when it is not needed."""
+        if not any(app.is_python3 for app in self.apps):
+            return None
+        from gae_emu.apiserver import ApiServer, library_available
+
+        if not library_available():
+            log.info("API server is off: appengine-python-standard is not installed (pip install 'gae-emu[google]')")
+            return None
+        assert self.services is not None
+        try:
+            server = ApiServer(self.services, self.tickets.get, port=self.options.api_port,
+                               versions={app.service: app.version for app in self.apps})
+        except OSError as exc:
+            raise PortInUseError(str(exc)) from None
+        log.info("API server for appengine-python-standard at %s", server.url)
+        return server
+
+    def _preload_python3_scripts(self) -> None:
+        """Import the python3 apps now, on this thread. `wrap_wsgi_app()` snapshots os.environ when
+        the app module calls it, and once any `wrap_wsgi_app()` has run (the config check imports
+        the app) os.environ is per thread: only this thread holds API_PORT and the app id."""
+        for app in self.apps:
+            if not app.is_python3:
+                continue
+            loader = self.routers[app.service].loader
+            for ref in dict.fromkeys(h.script for h in app.handlers if h.script is not None and not h.script.builtin):
+                try:
+                    loader.load(ref)
+                except ScriptLoadError as exc:  # the router reports it again on each request
+                    log.error("%s: %s", app.path, exc)
+
 
     def _admin_app(self, environ: dict, start_response):
         """The admin port: the console without a login (it is local-only, like dev_appserver's)."""

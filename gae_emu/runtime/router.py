@@ -10,6 +10,7 @@ Imports: the standard library, werkzeug, `gae_emu.config`, `gae_emu.apiproxy`, `
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
 import time
@@ -29,6 +30,7 @@ from gae_emu.runtime.environ import (
 from gae_emu.runtime.loader import ScriptLoader, ScriptLoadError
 from gae_emu.runtime.login import check_login
 from gae_emu.runtime.static import NoMatchingFile, serve_static
+from gae_emu.runtime.tickets import LiveRequests
 
 log = logging.getLogger("gae_emu.request")
 
@@ -46,12 +48,14 @@ class ServiceRouter:
         builtin_handlers: Sequence[Handler] = (),
         loader: Optional[ScriptLoader] = None,
         listeners: Iterable[RequestListener] = (),
+        tickets: Optional[LiveRequests] = None,
     ) -> None:
         self.identity = identity
         self.app: AppConfig = identity.app
         self.handlers: tuple = tuple(builtin_handlers) + tuple(identity.app.handlers)
         self.loader = loader or ScriptLoader(identity.app.root)
         self.listeners = list(listeners)
+        self.tickets = tickets  # API tickets live while a script runs (for the API server, issue 7)
 
     def match(self, path: str) -> Optional[Handler]:
         """The first handler whose url matches `path` (for `gae-emu check` and tests)."""
@@ -124,8 +128,11 @@ class ServiceRouter:
         except ScriptLoadError as exc:
             log.error("%s: %s", handler.source or handler.url, exc)
             return _error_page(f"Could not load the handler's application: {exc}")
+        # The request id doubles as the API ticket (environ's X-AppEngine-Dev-Request-Id): the API
+        # server accepts calls carrying it only while the app is handling this request.
+        live = self.tickets.live(request_id, environ) if self.tickets is not None else contextlib.nullcontext()
         try:
-            with apiproxy.serving(environ):
+            with apiproxy.serving(environ), live:
                 app_iter, status, headers = run_wsgi_app(wsgi_app, environ, buffered=True)
                 try:
                     body = b"".join(app_iter)
