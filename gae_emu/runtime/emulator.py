@@ -215,17 +215,26 @@ class Emulator:
                 except ScriptLoadError as exc:  # the router reports it again on each request
                     log.error("%s: %s", app.path, exc)
 
-
     def _admin_app(self, environ: dict, start_response):
-        """The admin port: the console without a login (it is local-only, like dev_appserver's)."""
+        """The admin port: the console without a login (it is local-only, like dev_appserver's).
+
+        The console is served at the root of this port (it works out its own URL base), and its
+        WSGI app is loaded once, on the first request."""
         from gae_emu.runtime.hosts import is_local_host
         from werkzeug.wrappers import Response
 
         if not is_local_host(environ.get("HTTP_HOST", ""), self.options.allowed_hosts):
             return Response("Request host is not whitelist enabled.", status=400)(environ, start_response)
         environ[INTERNAL_KEY] = True
-        environ["SCRIPT_NAME"] = "/_ah/admin"
-        app = ScriptLoader(self.default_app.root).load(ADMIN_APP)
+        app = getattr(self, "_admin_wsgi", None)
+        if app is None:
+            try:
+                # ScriptLoader imports once per process; racing first requests get the same module.
+                app = self._admin_wsgi = ScriptLoader(self.default_app.root).load(ADMIN_APP)
+            except ScriptLoadError as exc:
+                log.error("admin console: %s", exc)
+                return Response(f"The admin console could not be loaded: {exc}", status=500,
+                                mimetype="text/plain")(environ, start_response)
         with apiproxy.serving(environ):
             return app(environ, start_response)
 

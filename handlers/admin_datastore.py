@@ -1,0 +1,202 @@
+"""What the admin console does with the datastore: list namespaces, kinds and entities, describe an
+entity's typed values, and edit or delete one. Pages and the JSON API both call these functions.
+
+Editing works on simple typed values: each property is given as text plus a type name (`str`,
+`text`, `int`, `float`, `bool`, `datetime`, `key`, `null`), parsed here; list, byte-string and blob
+values are shown but not editable. A property keeps its indexed flag when edited.
+
+Imports: the standard library, werkzeug.exceptions, `gae_emu.apiproxy`, `gae_emu.services.datastore`.
+"""
+from __future__ import annotations
+
+import datetime
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from werkzeug.exceptions import BadRequest, NotFound
+
+from gae_emu import apiproxy
+from gae_emu.services.datastore import Entity, Key, Meaning, Text, Value
+from gae_emu.services.datastore.errors import Error as DatastoreError
+
+EDITABLE_TYPES = ("str", "text", "int", "float", "bool", "datetime", "key", "null")
+MAX_PAGE = 200
+_BYTES_TYPES: Dict[int, str] = {Meaning.BLOB: "blob", Meaning.BYTESTRING: "bytestring"}
+
+
+def _datastore() -> Any:
+    return apiproxy.current().datastore
+
+
+def value_type(value: Value) -> str:
+    data = value.data
+    if data is None:
+        return "null"
+    if isinstance(data, bool):
+        return "bool"
+    if isinstance(data, int):
+        return "int"
+    if isinstance(data, float):
+        return "float"
+    if isinstance(data, datetime.datetime):
+        return "datetime"
+    if isinstance(data, Key):
+        return "key"
+    if isinstance(data, str):
+        return "text" if value.meaning == Meaning.TEXT else "str"
+    if isinstance(data, bytes):
+        return _BYTES_TYPES.get(value.meaning, "bytes")
+    return type(data).__name__
+
+
+def value_text(value: Value) -> str:
+    """The value as the edit form shows it, and as `parse_value` reads it back."""
+    data = value.data
+    if data is None:
+        return ""
+    if isinstance(data, bool):
+        return "true" if data else "false"
+    if isinstance(data, datetime.datetime):
+        return data.isoformat()
+    if isinstance(data, bytes):
+        return repr(data[:1000]) + (" ..." if len(data) > 1000 else "")
+    return str(data)
+
+
+def _json_value(value: Value) -> Any:
+    data = value.data
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    return value_text(value)
+
+
+def entity_dict(entity: Entity) -> Dict[str, Any]:
+    key = entity.key
+    properties = []
+    for name, prop in entity.properties.items():
+        if prop.multiple:
+            properties.append({"name": name, "type": "list", "multiple": True, "editable": False,
+                               "indexed": any(v.indexed for v in prop.values),
+                               "value": [_json_value(v) for v in prop.values],
+                               "text": "[" + ", ".join(value_text(v) for v in prop.values) + "]"})
+            continue
+        value = prop.values[0]
+        kind = value_type(value)
+        properties.append({"name": name, "type": kind, "multiple": False, "editable": kind in EDITABLE_TYPES,
+                           "indexed": value.indexed, "value": _json_value(value), "text": value_text(value)})
+    parent = key.parent()
+    return {
+        "key": str(key),
+        "kind": key.kind(),
+        "id": key.id(),
+        "name": key.name(),
+        "namespace": key.namespace(),
+        "app": key.app(),
+        "parent": str(parent) if parent is not None else None,
+        "path": [[kind, id_or_name] for kind, id_or_name in key.path],
+        "properties": properties,
+    }
+
+
+# -- listing ------------------------------------------------------------------------------------------
+
+
+def namespaces() -> List[str]:
+    return _datastore().namespaces()
+
+
+def kinds(namespace: str = "") -> List[str]:
+    return _datastore().kinds(namespace)
+
+
+def entities(kind: str, namespace: str = "", offset: int = 0, limit: int = 20) -> Dict[str, Any]:
+    if not kind:
+        raise BadRequest("Name a kind (?kind=...).")
+    offset, limit = max(0, offset), max(1, min(MAX_PAGE, limit))
+    page, total = _datastore().list_entities(kind, namespace, offset, limit)
+    return {"kind": kind, "namespace": namespace, "offset": offset, "limit": limit, "total": total,
+            "entities": [entity_dict(e) for e in page]}
+
+
+# -- one entity ---------------------------------------------------------------------------------------
+
+
+def parse_key(urlsafe: str) -> Key:
+    try:
+        return Key(urlsafe)
+    except DatastoreError as exc:
+        raise BadRequest(f"Not an entity key: {exc}") from None
+
+
+def get_entity(urlsafe: str) -> Entity:
+    key = parse_key(urlsafe)
+    (entity,) = _datastore().get([key])
+    if entity is None:
+        raise NotFound(f"No entity with key {urlsafe}.")
+    return entity
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+_PARSERS: Dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "text": Text,
+    "int": lambda t: int(t.strip()),
+    "float": lambda t: float(t.strip()),
+    "bool": _parse_bool,
+    "datetime": lambda t: datetime.datetime.fromisoformat(t.strip()),
+    "key": lambda t: Key(t.strip()),
+    "null": lambda t: None,
+}
+
+
+def parse_value(type_name: str, text: str) -> Any:
+    parser = _PARSERS.get(type_name)
+    if parser is None:
+        raise BadRequest(f"Type {type_name!r} cannot be edited here (use one of {', '.join(EDITABLE_TYPES)}).")
+    try:
+        return parser(text)
+    except (ValueError, DatastoreError) as exc:
+        raise BadRequest(f"Not a valid {type_name}: {exc}") from None
+
+
+def edit_entity(urlsafe: str, values: Mapping[str, Any], types: Optional[Mapping[str, str]] = None) -> Entity:
+    """Set the named properties from text (JSON scalars are accepted too) and store the entity.
+
+    A property's type is `types[name]` when given, else the type it has now (str for a new one)."""
+    entity = get_entity(urlsafe)
+    types = types or {}
+    for name, raw in values.items():
+        current = entity.properties.get(name)
+        if current is not None and current.multiple:
+            raise BadRequest(f"Property {name!r} holds a list; lists cannot be edited here.")
+        old = current.values[0] if current is not None else None
+        type_name = types.get(name) or (value_type(old) if old is not None else "str")
+        text = raw if isinstance(raw, str) else ("" if raw is None else _scalar_text(raw))
+        data = parse_value(type_name, text)
+        try:
+            entity.set(name, data, indexed=old.indexed if old is not None else True)
+        except DatastoreError as exc:
+            raise BadRequest(str(exc)) from None
+    _datastore().put([entity])
+    return entity
+
+
+def _scalar_text(raw: Any) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, (int, float)):
+        return repr(raw)
+    raise BadRequest("Property values must be strings, numbers, booleans or null.")
+
+
+def delete_entity(urlsafe: str) -> Dict[str, Any]:
+    key = get_entity(urlsafe).key
+    _datastore().delete([key])
+    return {"deleted": str(key)}

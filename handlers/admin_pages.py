@@ -1,0 +1,243 @@
+"""The admin console's HTML pages and form actions (server-rendered, no scripts, no build step).
+
+Each function takes the request context (`admin.Context`: request, URL base, CSRF token) and returns
+a page (str) or a redirect. Form actions redirect back to the page they came from with a short
+message (303, so a reload does not repeat the POST). The work itself is in `admin_queues` and
+`admin_datastore`, which the JSON API shares.
+
+Imports: the standard library, werkzeug, `gae_emu.apiproxy`, and the console's own `admin_*` modules.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Dict, List
+
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Response
+
+from gae_emu import apiproxy
+
+from . import admin_datastore as ds
+from . import admin_queues as tq
+from .admin_html import Safe, esc, html, join, layout, link, post_button, table, url, when, with_query
+
+if TYPE_CHECKING:
+    from .admin import Context
+
+PAGE_SIZE = 20
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _page(ctx: Context, title: str, body: Safe) -> str:
+    return layout(title, body, ctx.base, ctx.request.args.get("msg"), ctx.request.args.get("error") == "1")
+
+
+def _back(location: str, message: str) -> Response:
+    return redirect(with_query(location, msg=message), code=303)
+
+
+def home(ctx: Context) -> Response:
+    return redirect(url(ctx.base, "queues"), code=302)
+
+
+# -- task queues --------------------------------------------------------------------------------------
+
+
+def queues(ctx: Context) -> str:
+    listed = tq.queue_dicts()
+    rows = [
+        [link(url(ctx.base, "queues", q["name"]), q["name"], class_="queue"), q["mode"], q["rate"] or "",
+         q["tasks"], when(q["oldest_eta"]), q["in_flight"], q["executed_last_minute"], q["failures"]]
+        for q in listed
+    ]
+    state = "paused (--no-enable-task-running): tasks run only from here or the test API" if tq.paused() \
+        else "running when due"
+    body = join([
+        html('<p>Task running: <strong id="task-running">{}</strong></p>', state),
+        table(["Queue", "Mode", "Rate", "Tasks", "Oldest ETA", "In flight", "Run in last minute", "Failures"], rows,
+              "No queues.", [f"queue-{q['name']}" for q in listed]),
+        html("<h2>Reset</h2><p>Empty the datastore, every queue and every tombstone. {}</p>",
+             post_button(url(ctx.base, "reset"), "Reset everything", ctx.token, "danger")),
+    ])
+    return _page(ctx, "Task queues", body)
+
+
+def _deferred_cell(task: Dict[str, Any]) -> Safe:
+    deferred = task["deferred"]
+    if deferred is None:
+        preview = task["payload_preview"]
+        return html('<code class="payload">{}</code>', preview) if preview else Safe("")
+    if deferred.get("error"):
+        return html('<span class="muted">deferred payload not readable: {}</span>', deferred["error"])
+    args = list(deferred["args"]) + [f"{k}={v}" for k, v in deferred["kwargs"].items()]
+    return html('<code class="deferred">{}({})</code>', deferred["callable"], ", ".join(args))
+
+
+def _headers_cell(task: Dict[str, Any]) -> Safe:
+    items = join(html("<li><code>{}: {}</code></li>", k, v) for k, v in task["headers"])
+    return html("<details><summary>{} headers</summary><ul>{}</ul></details>", len(task["headers"]), items)
+
+
+def queue(ctx: Context, queue: str) -> str:
+    info = tq.queue_dict(queue)
+    offset = max(0, _int(ctx.request.args.get("offset"), 0))
+    tasks = tq.tasks(queue, offset=offset, limit=100)
+    here = url(ctx.base, "queues", queue)
+    rows = []
+    for t in tasks:
+        delete = post_button(url(ctx.base, "queues", queue, "tasks", t["name"], "delete"), "Delete", ctx.token,
+                             "delete danger")
+        # Pull tasks are leased by the app, never run by the queue: they can only be deleted.
+        run = post_button(url(ctx.base, "queues", queue, "tasks", t["name"], "run"), "Run now", ctx.token, "run")
+        actions = delete if t["mode"] == "pull" else join([run, delete])
+        rows.append([html('<span class="task-name">{}</span>', t["name"]), when(t["eta"]),
+                     html("{} {}", t["method"], t["url"]), t["retry_count"], t["execution_count"],
+                     "" if t["last_response"] is None else t["last_response"], _headers_cell(t),
+                     t["payload_size"], _deferred_cell(t), "running" if t["in_flight"] else actions])
+    body = join([
+        html("<p>Mode {}, rate {}, {} task(s), {} in flight, {} run in the last minute, {} failure(s). {} {}</p>",
+             info["mode"], info["rate"] or "-", info["tasks"], info["in_flight"], info["executed_last_minute"],
+             info["failures"], link(url(ctx.base, "queues", queue, "tombstones"), "Tombstones"),
+             post_button(url(ctx.base, "queues", queue, "purge"), "Purge queue", ctx.token, "purge danger")),
+        table(["Name", "ETA", "Request", "Retries", "Executions", "Last response", "Headers", "Payload bytes",
+               "Deferred call / payload", "Actions"], rows, "No tasks in this queue.",
+              [f"task-{t['name']}" for t in tasks]),
+        _pager(here, offset, 100, info["tasks"]),
+    ])
+    return _page(ctx, f"Queue {queue}", body)
+
+
+def tombstones(ctx: Context, queue: str) -> str:
+    rows = [[t["name"], when(t["created"])] for t in tq.tombstones(queue)]
+    body = join([
+        html("<p>Names that ran or were deleted; they cannot be reused until the tombstone expires. {}</p>",
+             link(url(ctx.base, "queues", queue), "Back to the queue")),
+        table(["Name", "Since"], rows, "No tombstones."),
+    ])
+    return _page(ctx, f"Tombstones of {queue}", body)
+
+
+def run_task(ctx: Context, queue: str, name: str) -> Response:
+    status = tq.run_task(queue, name)["status"]
+    outcome = "done" if 200 <= status < 300 else "will be retried (or was dropped if out of retries)"
+    return _back(url(ctx.base, "queues", queue), f"Task {name} ran: HTTP {status}, {outcome}.")
+
+
+def delete_task(ctx: Context, queue: str, name: str) -> Response:
+    tq.delete_task(queue, name)
+    return _back(url(ctx.base, "queues", queue), f"Task {name} deleted.")
+
+
+def purge(ctx: Context, queue: str) -> Response:
+    removed = tq.purge(queue)["purged"]
+    return _back(url(ctx.base, "queues", queue), f"Purged {removed} task(s) and the queue's tombstones.")
+
+
+def reset(ctx: Context) -> Response:
+    tq.reset()
+    return _back(url(ctx.base, "queues"), "Datastore, queues and tombstones emptied.")
+
+
+# -- datastore ----------------------------------------------------------------------------------------
+
+
+def _pager(here: str, offset: int, size: int, total: int, **query: Any) -> Safe:
+    links: List[Safe] = []
+    if offset > 0:
+        links.append(link(with_query(here, **query, offset=max(0, offset - size)), "Previous", class_="prev"))
+    if offset + size < total:
+        links.append(link(with_query(here, **query, offset=offset + size), "Next", class_="next"))
+    return html('<p class="pager">{}</p>', join(links, " ")) if links else Safe("")
+
+
+def datastore(ctx: Context) -> str:
+    args = ctx.request.args
+    namespace, kind = args.get("namespace", ""), args.get("kind", "")
+    offset = max(0, _int(args.get("offset"), 0))
+    here = url(ctx.base, "datastore")
+    spaces = ds.namespaces() or [""]
+    if namespace not in spaces:
+        spaces.append(namespace)
+    choices = [esc(ns or "(default)") if ns == namespace else
+               link(url(ctx.base, "datastore", namespace=ns), ns or "(default)") for ns in spaces]
+    parts = [html("<p>Namespace: {}</p>", join(choices, " | "))]
+    kinds = ds.kinds(namespace)
+    parts.append(html("<p>Kinds: {}</p>", join(
+        [link(url(ctx.base, "datastore", namespace=namespace, kind=k), k, class_="kind") for k in kinds], " | ")
+        if kinds else Safe('<span class="muted">no entities</span>')))
+    if kind:
+        page = ds.entities(kind, namespace, offset, PAGE_SIZE)
+        names: List[str] = []
+        for entity in page["entities"]:
+            names += [p["name"] for p in entity["properties"] if p["name"] not in names]
+        rows = []
+        for entity in page["entities"]:
+            values = {p["name"]: p["text"] for p in entity["properties"]}
+            ident = entity["name"] if entity["name"] is not None else entity["id"]
+            rows.append([link(url(ctx.base, "datastore", "entity", entity["key"]), ident, class_="entity")]
+                        + [values.get(n, "") for n in names])
+        parts.append(html("<h2>{} ({} entities)</h2>", kind, page["total"]))
+        parts.append(table(["Key (id or name)"] + names, rows, "No entities of this kind."))
+        parts.append(_pager(here, offset, PAGE_SIZE, page["total"], namespace=namespace, kind=kind))
+    return _page(ctx, "Datastore", join(parts))
+
+
+def entity(ctx: Context, key: str) -> str:
+    info = ds.entity_dict(ds.get_entity(key))
+    action = url(ctx.base, "datastore", "entity", key)
+    rows = []
+    for p in info["properties"]:
+        if p["editable"]:
+            options = join(html('<option value="{}"{}>{}</option>', t, " selected" if t == p["type"] else "", t)
+                           for t in ds.EDITABLE_TYPES)
+            field = html('<select name="type.{}">{}</select> <input type="text" name="value.{}" value="{}">',
+                         p["name"], options, p["name"], p["text"])
+        else:
+            field = html('<span class="muted">{} (not editable here)</span>', p["type"])
+        rows.append([p["name"], p["type"], html('<code class="value">{}</code>', p["text"]),
+                     "yes" if p["indexed"] else "no", field])
+    path = " > ".join(f"{k}:{i}" for k, i in info["path"])
+    body = join([
+        html("<p>Kind <strong>{}</strong>, namespace {}, app {}, path <code>{}</code></p><p>Key <code>{}</code></p>",
+             info["kind"], info["namespace"] or "(default)", info["app"], path, info["key"]),
+        html('<form method="post" action="{}"><input type="hidden" name="xsrf_token" value="{}">{}'
+             '<button type="submit" class="save">Save changes</button></form>', action, ctx.token,
+             table(["Property", "Type", "Value", "Indexed", "New value"], rows, "No properties.")),
+        html("<p>{} {}</p>", post_button(action + "/delete", "Delete entity", ctx.token, "delete danger"),
+             link(url(ctx.base, "datastore", namespace=info["namespace"], kind=info["kind"]), "Back to the kind")),
+    ])
+    return _page(ctx, f"Entity {info['kind']}", body)
+
+
+def edit_entity(ctx: Context, key: str) -> Response:
+    form = ctx.request.form
+    values = {k[len("value."):]: v for k, v in form.items() if k.startswith("value.")}
+    types = {k[len("type."):]: v for k, v in form.items() if k.startswith("type.")}
+    ds.edit_entity(key, values, types)
+    return _back(url(ctx.base, "datastore", "entity", key), "Entity saved.")
+
+
+def delete_entity(ctx: Context, key: str) -> Response:
+    info = ds.entity_dict(ds.get_entity(key))
+    ds.delete_entity(key)
+    return _back(url(ctx.base, "datastore", namespace=info["namespace"], kind=info["kind"]),
+                 f"Entity {info['key']} deleted.")
+
+
+# -- request log ---------------------------------------------------------------------------------------
+
+
+def requests(ctx: Context) -> str:
+    emulator = apiproxy.current().settings.get("emulator")
+    records = emulator.request_log.recent(200) if emulator is not None else []
+    now = time.time()
+    rows = [[when(r.time, now), r.method, html("<code>{}</code>", r.path), r.status, f"{r.seconds * 1000:.1f} ms",
+             "task " + r.task_name if r.task_name else ("internal" if r.internal else "")] for r in records]
+    return _page(ctx, "Request log", table(["Time", "Method", "Path", "Status", "Took", "Source"], rows,
+                                           "No requests yet."))
