@@ -11,7 +11,9 @@ from gae_emu.apiserver.entities import key_to_pb, property_to_pb
 from gae_emu.apiserver.protos import pb
 from gae_emu.services.datastore import Entity, Key
 
-from .conftest import APP_ID
+from .conftest import APP_ID, NO_LIBRARY
+
+pytest.importorskip("google.appengine.api", reason=NO_LIBRARY)
 
 
 @pytest.fixture

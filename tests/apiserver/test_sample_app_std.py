@@ -133,3 +133,19 @@ def test_users_after_logging_in_through_ah_login(std):
         assert get_json(std, "/api/whoami")["admin"] is False
     finally:
         std.client.logout()
+
+
+def test_the_api_server_is_loopback_only_and_refuses_unknown_tickets(std):
+    import re
+    import urllib.request
+
+    from gae_emu.apiserver.protos import pb
+
+    line = next(line for line in std.output if "API server for appengine-python-standard at" in line)
+    url = re.search(r"at (http://\S+)", line).group(1)
+    assert url.startswith("http://127.0.0.1:")
+    outer = pb().remote_api.Request(service_name="memcache", method="FlushAll", request_id="not-a-live-request",
+                                    request=b"")
+    with urllib.request.urlopen(urllib.request.Request(url + "/rpc_http", data=outer.SerializeToString())) as reply:
+        assert reply.status == 200
+        assert pb().remote_api.Response.FromString(reply.read()).rpc_error.code == 3
