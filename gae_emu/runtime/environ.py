@@ -96,6 +96,9 @@ def app_environ(environ: dict, service: ServiceIdentity, request_id: str) -> dic
         HTTP_X_APPENGINE_DEFAULT_VERSION_HOSTNAME=service.default_hostname,
         HTTP_X_APPENGINE_REQUEST_LOG_ID=request_id,
         HTTP_X_APPENGINE_DEV_REQUEST_ID=request_id,
+        # appengine-python-standard sends this (preferred over the dev id) as its API ticket; set it
+        # too, so a header an administrator's client sent cannot stand in for the request's ticket.
+        HTTP_X_APPENGINE_API_TICKET=request_id,
         HTTP_X_APPENGINE_AUTH_DOMAIN=DEFAULT_AUTH_DOMAIN,
         HTTP_X_APPENGINE_USER_IS_ADMIN="1" if user and user.is_admin else "0",
     )
