@@ -18,15 +18,13 @@ from werkzeug.exceptions import Conflict, NotFound, ServiceUnavailable
 
 from gae_emu import apiproxy
 from gae_emu.ext.deferred_inspect import try_describe
-from gae_emu.services.taskqueue import store
+from gae_emu.config.models import DEFERRED_URL
+from gae_emu.services.taskqueue import errors
 from gae_emu.services.taskqueue.models import TaskRecord, default_url
 
-DEFERRED_URL = "/_ah/queue/deferred"
+
 PREVIEW_BYTES = 500
 POLL_SECONDS = 0.02  # how often wait/run loops look at the queues again
-# A task the console claims itself is marked in flight with this claim number; the dispatcher's
-# claim numbers are positive, so the two never collide.
-CONSOLE_CLAIM = -1
 
 
 def _services() -> apiproxy.Services:
@@ -120,35 +118,17 @@ def paused() -> bool:
 # -- changing state ---------------------------------------------------------------------------------
 
 
-def _claim(queue: str, name: str) -> TaskRecord:
-    """Mark one waiting push task in flight for the console, whatever its eta.
-
-    The service's claims pick due tasks by eta; running one chosen task needs a claim by name,
-    which TaskQueueService does not offer yet, so it is done here with the service's own store
-    helpers and transaction (see the report: this belongs in PushQueueOps)."""
-    service = _services().taskqueue
-    with service.storage.transaction() as conn:
-        rows = store.select_tasks(conn, "queue = ? AND name = ?", (queue, name))
-        if not rows:
-            raise NotFound(f"No task {name!r} in queue {queue!r}.")
-        task = rows[0]
-        if task.mode == "pull":
-            raise Conflict(f"Task {name!r} is in a pull queue; pull tasks are leased, not run.")
-        if task.in_flight:
-            raise Conflict(f"Task {name!r} is running already.")
-        now = service.clock()
-        conn.execute(f"UPDATE tq_tasks SET in_flight = ?, first_try = COALESCE(first_try, ?) WHERE {store.KEY_WHERE}",
-                     (CONSOLE_CLAIM, now, *store.key(task)))
-        rows = store.select_tasks(conn, f"{store.KEY_WHERE}", store.key(task))
-    return rows[0]
-
-
 def run_task(queue: str, name: str) -> Dict[str, Any]:
     """Run one task now on this thread and record the attempt; returns {"status": HTTP status}."""
     queue_dict(queue)
     dispatcher = _dispatcher()
-    task = _claim(queue, name)
     service = _services().taskqueue
+    try:
+        task = service.claim_task(queue, name)
+    except errors.UnknownTaskError as exc:
+        raise NotFound(str(exc)) from None
+    except errors.TaskQueueError as exc:
+        raise Conflict(str(exc)) from None
     try:
         status = int(dispatcher.execute(task))
     except Exception:  # the handler's failure is the task's failure (status 0), never a console 500
@@ -160,9 +140,11 @@ def run_task(queue: str, name: str) -> Dict[str, Any]:
 
 def delete_task(queue: str, name: str) -> Dict[str, Any]:
     queue_dict(queue)
-    (error,) = _services().taskqueue.delete(queue, [name])
+    service = _services().taskqueue
+    (error,) = service.delete(queue, [name])
     if error is not None:
         raise NotFound(str(error))
+    service.clear_tombstones(queue, [name])  # the console's delete discards the name (B6)
     return {"deleted": name}
 
 

@@ -119,12 +119,15 @@ def test_wait_until_idle_ignores_tasks_not_due_and_raises_for_stuck_ones(running
     running.purge("hot")
 
 
-def test_delete_task_keeps_a_tombstone(paused):
-    name = paused.client.get("/defer?name=c").json()["task"]
-    paused.delete_task("default", name)
+def test_console_delete_discards_the_tombstone(paused):
+    """B6: the admin console's DeleteTask discards the name, so it can be added again."""
+    assert paused.client.get("/defer?name=c&task=again").json()["task"] == "again"
+    paused.delete_task("default", "again")
     assert paused.tasks("default") == []
     tombstones = paused._api("GET", "/queues/default/tombstones")["tombstones"]
-    assert [t["name"] for t in tombstones] == [name]
+    assert "again" not in [t["name"] for t in tombstones]
+    assert paused.client.get("/defer?name=c&task=again").json()["task"] == "again"
+    paused.delete_task("default", "again")
 
 
 def test_purge_removes_tasks_and_clears_tombstones(paused):

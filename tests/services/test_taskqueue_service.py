@@ -269,9 +269,20 @@ def test_run_due_only_runs_due_tasks_and_sees_records(svc, clock):
     assert seen[0].name == "now" and seen[0].payload == b"p" and seen[0].url == "/_ah/queue/default"
     assert seen[0].headers == (("X-A", "1"),) and seen[0].retry_count == 0
     assert svc.next_eta() == T0 + 10
-    svc.run_task_now("default", "later")
-    assert svc.get_task("default", "later").retry_count == 0 and svc.run_due(clock.now, ok) == 1
-    assert svc.next_eta() is None
+    assert svc.next_eta() is not None
+
+
+def test_claim_task_runs_one_task_by_name_whatever_its_eta(svc, clock):
+    svc.add([NewTask(name="later", eta=T0 + 100), NewTask(name="other", eta=T0 + 100)])
+    task = svc.claim_task("default", "later")
+    assert task.in_flight and task.retry_count == 0 and task.first_try == clock.now
+    with pytest.raises(errors.TaskLeaseExpiredError):
+        svc.claim_task("default", "later")  # already running
+    with pytest.raises(errors.UnknownTaskError):
+        svc.claim_task("default", "nope")
+    svc.complete([(task, 200)], clock.now)
+    assert svc.get_task("default", "later") is None
+    assert svc.get_task("default", "other") is not None and svc.claim_due(clock.now) == []
 
 
 def test_in_flight_tasks_run_again_after_restart(storage, make, clock):

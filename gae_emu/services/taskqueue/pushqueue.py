@@ -17,7 +17,7 @@ from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tu
 from gae_emu.config.models import QueueConfig, QueueDef
 from gae_emu.storage import Storage
 
-from . import retry, store
+from . import errors, retry, store
 from .models import DEFAULT_MAX_CONCURRENT_REQUESTS, TaskRecord
 
 log = logging.getLogger("gae_emu.taskqueue")
@@ -123,14 +123,21 @@ class PushQueueOps:
             self.complete(outcomes, now)
             count += len(fresh)
 
-    def run_task_now(self, queue: str, name: str) -> bool:
-        """Make a waiting task due now without touching its counts (the admin console's "Run")."""
+    def claim_task(self, queue: str, name: str) -> TaskRecord:
+        """Mark one waiting push task in flight, whatever its eta, and return it: the admin
+        console's "Run now", which runs it on the caller's thread and then `complete()`s it."""
         with self.storage.transaction() as conn:
-            changed = conn.execute("UPDATE tq_tasks SET eta = ? WHERE queue = ? AND name = ? AND in_flight = 0",
-                                   (self.clock(), queue, name)).rowcount
-        if changed:
-            self.notify()
-        return bool(changed)
+            rows = store.select_tasks(conn, "queue = ? AND name = ?", (queue, name))
+            if not rows:
+                raise errors.UnknownTaskError(f"No task {name!r} in queue {queue!r}.")
+            task = rows[0]
+            if task.mode == "pull":
+                raise errors.InvalidQueueModeError(f"Task {name!r} is in a pull queue; pull tasks are leased, not run.")
+            if task.in_flight:
+                raise errors.TaskLeaseExpiredError(f"Task {name!r} is running already.")
+            conn.execute(f"UPDATE tq_tasks SET in_flight = ?, first_try = COALESCE(first_try, ?) WHERE {store.KEY_WHERE}",
+                         (next(self._claims), self.clock(), *store.key(task)))
+            return store.select_tasks(conn, store.KEY_WHERE, store.key(task))[0]
 
     def next_eta(self) -> Optional[float]:
         """Earliest eta of a push task not in flight, or None when no push task waits."""

@@ -222,12 +222,16 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
                          "SELECT queue, name, ? FROM tq_tasks WHERE queue = ?", (now, queue))
             return conn.execute("DELETE FROM tq_tasks WHERE queue = ?", (queue,)).rowcount
 
-    def clear_tombstones(self, queue: Optional[str] = None) -> None:
+    def clear_tombstones(self, queue: Optional[str] = None, names: Optional[Sequence[str]] = None) -> None:
+        """Forget tombstones: all, a queue's, or some names of a queue (the admin console's
+        purge and delete discard them, B6)."""
         with self._write() as conn:
             if queue is None:
                 conn.execute("DELETE FROM tq_tombstones")
-            else:
+            elif names is None:
                 conn.execute("DELETE FROM tq_tombstones WHERE queue = ?", (queue,))
+            else:
+                conn.executemany("DELETE FROM tq_tombstones WHERE queue = ? AND name = ?", [(queue, n) for n in names])
 
     def reset(self) -> None:
         """Forget every task, tombstone and statistic (admin reset, --clear-datastore)."""
