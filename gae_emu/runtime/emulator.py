@@ -55,7 +55,7 @@ class EmulatorOptions:
     max_task_size: int = 100 * 1024
     tombstone_ttl: float = 9 * 86400
     task_deadline: float = 600.0
-    task_workers: int = 8
+    task_workers: int = 16  # more than a queue's default max_concurrent_requests (10): one queue of hung handlers leaves workers for the others
     allowed_hosts: Tuple[str, ...] = ()
     env_vars: Dict[str, str] = field(default_factory=dict)
     api_port: int = 0  # the API server for appengine-python-standard apps (loopback only); 0 = free port

@@ -233,7 +233,9 @@ class Dispatcher:
             # A due task left unclaimed waits for a completion (its queue or the pool is full).
         with self._cond:
             due_waiting = not self._paused and next_eta is not None and next_eta <= now
-            if not (claimed or done or backlog or live or self._done or due_waiting or self._wakeup):
+            if claimed or done or backlog or live or self._done or due_waiting or self._wakeup:
+                self._idle.clear()  # e.g. a countdown came due without any notify()
+            else:
                 self._idle.set()
             if claimed or done or self._wakeup or self._stopping:  # work done: look again at once
                 return self._stopping
