@@ -91,6 +91,7 @@ def check(apps: Tuple[str, ...]) -> None:
 @click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the app's data (created with mode 0700). Default: a per-app folder under the system temp dir.")
 @click.option("--clear-datastore", is_flag=True, help="Start with empty datastore, queues and tombstones.")
 @click.option("--enable-task-running/--no-enable-task-running", default=True, show_default=True, help="Run push tasks when due; when off they only accumulate (run them from the admin console or the test API).")
+@click.option("--enforce-queue-rates", is_flag=True, help="Honour queue.yaml rate and bucket_size (token buckets), as production does; dev_appserver ignores them.")
 @click.option("--max-task-size", default=100 * 1024, show_default=True, type=click.IntRange(1), help="Largest push task in bytes, counted as App Engine counts it.")
 @click.option("--tombstone-ttl", default=9 * 86400, show_default=True, type=click.FloatRange(0), help="Seconds a task name stays tombstoned after it ran or was deleted.")
 @click.option("--task-deadline", default=600.0, show_default=True, type=click.FloatRange(1), help="Seconds a push task may run before the attempt counts as failed.")
@@ -99,7 +100,7 @@ def check(apps: Tuple[str, ...]) -> None:
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error", "critical"]), help="Log level.")
 @click.option("--reload/--no-reload", default=True, show_default=True, help="Restart when a source or yaml file of the app changes.")
 def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: int, no_admin: bool, storage_path: Optional[str],
-        clear_datastore: bool, enable_task_running: bool, max_task_size: int, tombstone_ttl: float,
+        clear_datastore: bool, enable_task_running: bool, enforce_queue_rates: bool, max_task_size: int, tombstone_ttl: float,
         task_deadline: float, env_vars: Tuple[str, ...], allowed_hosts: Tuple[str, ...], log_level: str,
         reload: bool) -> None:
     """Serve APP... (directories holding app.yaml, or yaml files; several are several services)."""
@@ -123,6 +124,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         storage_path=Path(storage_path) if storage_path else None,
         clear_datastore=clear_datastore,
         enable_task_running=enable_task_running,
+        enforce_queue_rates=enforce_queue_rates,
         max_task_size=max_task_size,
         tombstone_ttl=tombstone_ttl,
         task_deadline=task_deadline,

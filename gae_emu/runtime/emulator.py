@@ -52,6 +52,7 @@ class EmulatorOptions:
     storage_path: Optional[Path] = None
     clear_datastore: bool = False
     enable_task_running: bool = True
+    enforce_queue_rates: bool = False
     max_task_size: int = 100 * 1024
     tombstone_ttl: float = 9 * 86400
     task_deadline: float = 600.0
@@ -152,6 +153,7 @@ class Emulator:
             known_targets=lambda: tuple(hostnames),
             max_task_size=self.options.max_task_size,
             tombstone_ttl=self.options.tombstone_ttl,
+            enforce_rates=self.options.enforce_queue_rates,
         )
         return apiproxy.Services(
             app_id=self.default_app.app_id,

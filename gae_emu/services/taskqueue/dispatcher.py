@@ -230,6 +230,9 @@ class Dispatcher:
             next_eta = self.service.next_eta()
             if next_eta is not None and next_eta > now:
                 wake_at = min(wake_at, next_eta)
+            token_at = self.service.next_rate_token(now)  # a rate-limited queue refills
+            if token_at is not None and next_eta is not None and next_eta <= now:
+                wake_at = min(wake_at, token_at)
             # A due task left unclaimed waits for a completion (its queue or the pool is full).
         with self._cond:
             due_waiting = not self._paused and next_eta is not None and next_eta <= now

@@ -19,6 +19,7 @@ from gae_emu.storage import Storage
 
 from . import errors, retry, store
 from .models import DEFAULT_MAX_CONCURRENT_REQUESTS, TaskRecord
+from .ratelimit import TokenBuckets
 
 log = logging.getLogger("gae_emu.taskqueue")
 
@@ -36,6 +37,7 @@ class PushQueueOps:
     _claims: Iterator[int]
     _executed: Dict[str, Deque[float]]
     _failures: Dict[str, int]
+    rate_limits: Optional[TokenBuckets]  # set with --enforce-queue-rates
 
     def _push_queues(self) -> Dict[str, QueueDef]:
         return {q.name: q for q in self.queue_config().queues if q.mode != "pull"}
@@ -54,7 +56,25 @@ class PushQueueOps:
                 running = store.in_flight_counts(conn)
                 slots = [(name, (q.max_concurrent_requests or DEFAULT_MAX_CONCURRENT_REQUESTS) - running.get(name, 0))
                          for name, q in queues.items()]
-            return store.claim(conn, slots, now, next(self._claims), limit)
+            if self.rate_limits is not None:
+                slots = [(name, self._rate_room(queues[name], room, now)) for name, room in slots]
+            claimed = store.claim(conn, slots, now, next(self._claims), limit)
+        if self.rate_limits is not None:
+            for name in {r.queue for r in claimed}:
+                self.rate_limits.take(queues[name], sum(1 for r in claimed if r.queue == name), now)
+        return claimed
+
+    def _rate_room(self, queue: QueueDef, room: int, now: float) -> int:
+        tokens = self.rate_limits.available(queue, now)  # type: ignore[union-attr]
+        return room if tokens is None else min(room, tokens)
+
+    def next_rate_token(self, now: float) -> Optional[float]:
+        """With rates enforced: the earliest time a rate-limited queue may dispatch again."""
+        if self.rate_limits is None:
+            return None
+        times = [self.rate_limits.next_token_at(q, now) for q in self._push_queues().values()]
+        later = [t for t in times if t is not None and t > now]
+        return min(later) if later else None
 
     def release(self, records: Sequence[TaskRecord]) -> None:
         """Return claimed tasks that never ran to the queue, unchanged."""

@@ -24,6 +24,7 @@ from gae_emu.config.models import QueueConfig
 from gae_emu.storage import Storage
 
 from . import errors, store, validate
+from .ratelimit import TokenBuckets
 from .models import (
     MAX_PUSH_TASK_SIZE_BYTES,
     MAX_TASKS_PER_TRANSACTION,
@@ -51,6 +52,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         clock: Callable[[], float] = time.time,
         max_task_size: int = MAX_PUSH_TASK_SIZE_BYTES,
         tombstone_ttl: float = TOMBSTONE_TTL_SECONDS,
+        enforce_rates: bool = False,
     ) -> None:
         self.storage = storage
         self.queue_config = queue_config
@@ -58,6 +60,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         self.clock = clock
         self.max_task_size = max_task_size
         self.tombstone_ttl = tombstone_ttl
+        self.rate_limits = TokenBuckets() if enforce_rates else None
         self._lock = threading.Lock()
         self._listeners: List[Callable[[], None]] = []
         self._claims = itertools.count(1)
