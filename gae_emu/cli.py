@@ -105,6 +105,10 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         reload: bool) -> None:
     """Serve APP... (directories holding app.yaml, or yaml files; several are several services)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level != "debug":
+        # deferred logs every task's X-AppEngine-* headers at INFO (as App Engine does); on a local
+        # console that is a line per task and a lock every worker contends for: show it with debug.
+        logging.getLogger("gae_emu.deferred").setLevel(logging.WARNING)
     configs = load_apps(apps)
     extra_env = parse_env_vars(env_vars)
     if reload:

@@ -184,8 +184,9 @@ class TaskHandler:
 
     def run_from_request(self) -> Any:
         """Logs the task headers, then runs the pickled payload in the request body."""
-        headers = ["%s:%s" % (k, v) for k, v in self.environ.items() if k.upper().startswith("HTTP_X_APPENGINE_")]
-        log.log(_log_level, ", ".join(sorted(headers)))
+        if log.isEnabledFor(_log_level):
+            headers = ["%s:%s" % (k, v) for k, v in self.environ.items() if k.upper().startswith("HTTP_X_APPENGINE_")]
+            log.log(_log_level, ", ".join(sorted(headers)))
         length = int(self.environ.get("CONTENT_LENGTH") or 0)
         body = self.environ["wsgi.input"].read(length) if length else b""
         return run(body)

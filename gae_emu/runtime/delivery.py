@@ -7,16 +7,14 @@ reserved ones, then `X-AppEngine-QueueName`, `-TaskName`, `-TaskRetryCount`, `-T
 `-TaskETA`, and on retries `-TaskPreviousResponse` and `-TaskRetryReason`; production's User-Agent;
 REMOTE_ADDR 0.1.0.2; the Host of the target service.
 
-Imports: the standard library, werkzeug, `gae_emu.runtime`, `gae_emu.services.taskqueue.models`.
+Imports: the standard library, `gae_emu.runtime`, `gae_emu.services.taskqueue.models`.
 """
 from __future__ import annotations
 
 import logging
 from typing import Dict, List, Optional, Tuple
 
-from werkzeug.test import EnvironBuilder
-
-from gae_emu.runtime.environ import INTERNAL_KEY
+from gae_emu.runtime.environ import internal_environ
 from gae_emu.runtime.frontend import service_from_host
 from gae_emu.runtime.router import ServiceRouter
 from gae_emu.services.taskqueue.models import TaskRecord, default_url
@@ -65,23 +63,9 @@ class TaskDelivery:
             service = service_from_host(host, self.routers) or service
         router = self.routers[service]
         url = task.url or default_url(task.queue)
-        path, _, query = url.partition("?")
-        builder = EnvironBuilder(
-            path=path,
-            query_string=query or None,
-            method=task.method,
-            headers=self.headers_for(task),
-            data=task.payload or None,
-            environ_base={"REMOTE_ADDR": TASK_SOURCE_IP},
-        )
-        environ = builder.get_environ()
-        builder.close()
-        environ["HTTP_HOST"] = self.hostnames.get(service, "localhost")
-        environ["SERVER_NAME"], _, port = environ["HTTP_HOST"].partition(":")
-        environ["SERVER_PORT"] = port or "80"
-        environ[INTERNAL_KEY] = True
+        host = self.hostnames.get(service, "localhost")
+        environ = internal_environ(task.method, url, self.headers_for(task), task.payload, host, TASK_SOURCE_IP)
         response = router.handle(environ)
-        response.close()
         log.debug("task %s/%s %s %s -> %s", task.queue, task.name, task.method, url, response.status_code)
         return response.status_code
 

@@ -10,11 +10,14 @@ Imports: the standard library, `gae_emu.config.models`, `gae_emu.services.users`
 """
 from __future__ import annotations
 
+import io
 import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Iterable, Optional, Tuple
+from urllib.parse import unquote_to_bytes
 
 from gae_emu.config.models import AppConfig
 from gae_emu.services.users import COOKIE_NAME, DEFAULT_AUTH_DOMAIN, User, user_from_cookie
@@ -131,4 +134,40 @@ def gae_process_env(service: ServiceIdentity) -> Dict[str, str]:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex + os.urandom(4).hex()
+    return os.urandom(20).hex()
+
+
+def internal_environ(method: str, url: str, headers: Iterable[Tuple[str, str]], body: bytes, host: str,
+                     remote_addr: str) -> dict:
+    """The WSGI environ of a request the emulator makes itself (a task, cron): no socket, and
+    marked with INTERNAL_KEY, which the login check treats as admin."""
+    path, _, query = url.partition("?")
+    name, _, port = host.partition(":")
+    environ = {
+        "REQUEST_METHOD": method.upper(),
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+        "QUERY_STRING": query,
+        "SERVER_NAME": name,
+        "SERVER_PORT": port or "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": remote_addr,
+        "CONTENT_LENGTH": str(len(body)) if body else "",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        INTERNAL_KEY: True,
+    }
+    for key, value in headers:
+        cgi_name = key.upper().replace("-", "_")
+        if cgi_name == "CONTENT_LENGTH":
+            continue
+        if cgi_name != "CONTENT_TYPE":
+            cgi_name = "HTTP_" + cgi_name
+        environ[cgi_name] = f"{environ[cgi_name]},{value}" if cgi_name in environ else value
+    environ["HTTP_HOST"] = host
+    return environ

@@ -14,9 +14,8 @@ import contextlib
 import logging
 import posixpath
 import time
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence, Tuple
 
-from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
 
 from gae_emu import apiproxy
@@ -133,17 +132,34 @@ class ServiceRouter:
         live = self.tickets.live(request_id, environ) if self.tickets is not None else contextlib.nullcontext()
         try:
             with apiproxy.serving(environ), live:
-                app_iter, status, headers = run_wsgi_app(wsgi_app, environ, buffered=True)
-                try:
-                    body = b"".join(app_iter)
-                finally:
-                    close = getattr(app_iter, "close", None)
-                    if close is not None:
-                        close()
+                status, headers, body = call_buffered(wsgi_app, environ)
         except Exception:
             log.exception("Uncaught exception in %s for %s %s", handler.script, environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             return _error_page("The server encountered an error and could not complete your request.")
         return Response(body, status=status, headers=list(headers))
+
+
+def call_buffered(wsgi_app: Callable, environ: dict) -> Tuple[str, list, bytes]:
+    """Call a WSGI app and collect its whole answer (App Engine buffers responses too)."""
+    started: list = []
+    written: list = []
+
+    def start_response(status: str, headers: list, exc_info=None):
+        if exc_info is not None and started:
+            raise exc_info[1].with_traceback(exc_info[2])
+        started[:] = [status, headers]
+        return written.append
+
+    app_iter = wsgi_app(environ, start_response)
+    try:
+        body = b"".join(app_iter)
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
+    if not started:
+        raise RuntimeError("the WSGI application returned without calling start_response")
+    return started[0], started[1], b"".join(written) + body if written else body
 
 
 def _error_page(message: str) -> Response:

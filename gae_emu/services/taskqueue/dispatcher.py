@@ -133,8 +133,10 @@ class Dispatcher:
     def notify(self) -> None:
         """Something may have become due (an add, a "run now", an unpause): look again."""
         with self._cond:
-            self._wakeup = True
             self._idle.clear()
+            if self._wakeup:  # the scheduler has not looked yet: one wake-up serves every add
+                return
+            self._wakeup = True
             self._cond.notify_all()
 
     def wait_until_idle(self, timeout: float = 10.0) -> bool:

@@ -122,10 +122,10 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
             return [(None, p) if isinstance(p, errors.TaskQueueError) else (None, None) for p in prepared]
         records: List[TaskRecord] = prepared  # type: ignore[assignment]
         queue = records[0].queue
-        names = [r.name for r in records]
+        names = [r.name for r, t in zip(records, tasks) if t.name]  # chosen names cannot clash
         with self._write(conn) as c:
-            taken = store.existing_names(c, queue, names)
-            dead = store.tombstoned_names(c, queue, names, self._tombstone_cutoff(now))
+            taken = store.existing_names(c, queue, names) if names else set()
+            dead = store.tombstoned_names(c, queue, names, self._tombstone_cutoff(now)) if names else set()
             results: List[AddResult] = []
             for record in records:
                 if record.name in taken:

@@ -163,7 +163,10 @@ def release(conn: sqlite3.Connection, keys: Sequence[Tuple[str, str, float]]) ->
 
 
 def in_flight_counts(conn: sqlite3.Connection) -> dict:
-    return dict(conn.execute("SELECT queue, COUNT(*) FROM tq_tasks WHERE in_flight != 0 GROUP BY queue"))
+    # Claim numbers are positive; naming the index keeps this a lookup of the few in-flight rows
+    # (the planner otherwise scans tq_tasks_due, which costs milliseconds with a 100k backlog).
+    return dict(conn.execute(
+        "SELECT queue, COUNT(*) FROM tq_tasks INDEXED BY tq_tasks_flight WHERE in_flight > 0 GROUP BY queue"))
 
 
 def earliest_eta(conn: sqlite3.Connection, queues: Sequence[str]) -> Optional[float]:
