@@ -158,7 +158,9 @@ class EmulatorHandle:
             raise StuckTasksError(_stuck_message(result, timeout))
 
     def wait_until_idle(self, timeout: float = 30.0) -> None:
-        """Return when no task is due or in flight; raise StuckTasksError listing them otherwise."""
+        """Return when no task is due, in flight or waiting for a retry; raise StuckTasksError
+        listing them otherwise (a task that keeps failing is stuck). Tasks whose countdown has not
+        come yet do not count."""
         result = self._api("POST", "/wait-idle", {"timeout": timeout})
         if not result.get("idle"):
             raise StuckTasksError(_stuck_message(result, timeout))

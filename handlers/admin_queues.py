@@ -169,14 +169,15 @@ def reset() -> Dict[str, Any]:
 
 
 def _busy_queues(include_due: bool) -> List[str]:
-    """Push queues with a task in flight or (with include_due) a task whose eta has come.
+    """Push queues with a task in flight or (with include_due) a task whose eta has come or that
+    waits for a retry: a failing task keeps its queue busy, so waiting for it reports it stuck.
 
     One statistics query answers it, so the answer is one consistent snapshot: a task between
     two attempts is never missed by reading "in flight" and "due" at different moments."""
     service = _services().taskqueue
     now = service.clock()
     return [s.queue for s in service.stats().values() if s.mode != "pull" and (
-        s.in_flight or (include_due and s.oldest_eta is not None and s.oldest_eta <= now))]
+        s.in_flight or (include_due and (s.retrying or (s.oldest_eta is not None and s.oldest_eta <= now))))]
 
 
 def _stuck(queues: List[str], include_due: bool) -> List[Dict[str, Any]]:
@@ -186,7 +187,7 @@ def _stuck(queues: List[str], include_due: bool) -> List[Dict[str, Any]]:
     found: List[Dict[str, Any]] = []
     for queue in queues:
         listed = service.list_tasks(queue, limit=1000)
-        matching = [t for t in listed if t.in_flight or (include_due and t.eta <= now)]
+        matching = [t for t in listed if t.in_flight or (include_due and (t.eta <= now or t.retry_count > 0))]
         found += [task_dict(t) for t in (matching or listed)]
     return found
 

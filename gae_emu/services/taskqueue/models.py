@@ -121,6 +121,7 @@ class QueueStats:
     tasks: int = 0
     oldest_eta: Optional[float] = None  # of a task not in flight
     in_flight: int = 0
+    retrying: int = 0  # waiting out a retry backoff after a failed attempt
     executed_last_minute: int = 0
     failures: int = 0  # tasks dropped after exhausting their retry limits (since start)
     rate: Optional[str] = None

@@ -273,10 +273,11 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         }
         rows = self.storage.connection().execute(
             "SELECT queue, MIN(mode), COUNT(*), MIN(CASE WHEN in_flight = 0 THEN eta END), "
-            "SUM(in_flight != 0) FROM tq_tasks GROUP BY queue")
-        for queue, mode, count, oldest, in_flight in rows:
+            "SUM(in_flight != 0), SUM(in_flight = 0 AND retry_count > 0) FROM tq_tasks GROUP BY queue")
+        for queue, mode, count, oldest, in_flight, retrying in rows:
             stats = result.setdefault(queue, QueueStats(queue=queue, mode=mode))
             stats.tasks, stats.oldest_eta, stats.in_flight = count, oldest, int(in_flight or 0)
+            stats.retrying = int(retrying or 0)
         with self._lock:
             for queue, times in self._executed.items():
                 while times and times[0] < now - 60:
