@@ -56,7 +56,7 @@ class EmulatorOptions:
     max_task_size: int = 100 * 1024
     tombstone_ttl: float = 9 * 86400
     task_deadline: float = 600.0
-    task_workers: int = 16  # more than a queue's default max_concurrent_requests (10): one queue of hung handlers leaves workers for the others
+    task_workers: int = 16  # a worker busy for over a second is replaced, so hung handlers never hold them all
     allowed_hosts: Tuple[str, ...] = ()
     env_vars: Dict[str, str] = field(default_factory=dict)
     api_port: int = 0  # the API server for appengine-python-standard apps (loopback only); 0 = free port
@@ -121,7 +121,8 @@ class Emulator:
         apiproxy.install(self.services)
         delivery = TaskDelivery(self.routers, self.default_service, hostnames)
         self.dispatcher = Dispatcher(
-            self.services.taskqueue, delivery, max_workers=self.options.task_workers, deadline=self.options.task_deadline
+            self.services.taskqueue, delivery, max_workers=self.options.task_workers, deadline=self.options.task_deadline,
+            stall_after=1.0,
         )
         self.dispatcher.paused = not self.options.enable_task_running
         self.services.settings["dispatcher"] = self.dispatcher

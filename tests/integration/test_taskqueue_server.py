@@ -258,6 +258,21 @@ def test_hanging_handler_does_not_block_another_queue(short_deadline: EmulatorHa
     assert run["at"] - start < 1.5, run["at"] - start
 
 
+def test_hung_handlers_beyond_the_worker_pool_do_not_block_another_queue(server: EmulatorHandle) -> None:
+    """Default settings (600 s deadline): more hung tasks on one queue than there are workers."""
+    hang = uid("hang-default")
+    for _ in range(20):
+        added(server, "slow", url="/task/hang", method="GET", params={"tag": hang, "sleep": "3"})
+    time.sleep(0.3)
+    tag = uid("fast-default")
+    start = time.time()
+    added(server, "fast", url="/task/fast", method="GET", params={"tag": tag})
+    [run] = wait_runs(server, tag, 1, timeout=10)
+    # Workers busy for over a second are replaced, so the other queue waits about that long at most.
+    assert run["at"] - start < 2.5, run["at"] - start
+    wait_runs(server, hang, 20, timeout=15)
+
+
 def test_attempt_past_its_deadline_is_retried_without_a_previous_response(short_deadline: EmulatorHandle) -> None:
     tag = uid("timeout")
     # The first attempt sleeps past the deadline (it still records when it wakes up, too late).

@@ -36,9 +36,10 @@ PUSH_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE")
 PULL_METHOD = "PULL"
 
 # Queues whose queue.yaml entry leaves max_concurrent_requests unset run at most this many tasks at
-# once. Production has no fixed number; a small bound keeps one queue of hung handlers from taking
-# every dispatcher worker (other queues keep running).
-DEFAULT_MAX_CONCURRENT_REQUESTS = 10
+# once. Production sets no small limit, and claims (one transaction each) are at most this large, so
+# a low bound would cap dispatch throughput. Hung handlers of one queue cannot starve the others:
+# the dispatcher replaces a worker stuck longer than its stall_after.
+DEFAULT_MAX_CONCURRENT_REQUESTS = 100
 
 HEADER_SEPARATOR_LENGTH = len(": \r\n")
 
