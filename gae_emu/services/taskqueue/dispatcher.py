@@ -134,7 +134,7 @@ class Dispatcher:
         """Something may have become due (an add, a "run now", an unpause): look again."""
         with self._cond:
             self._idle.clear()
-            if self._wakeup:  # the scheduler has not looked yet: one wake-up serves every add
+            if self._wakeup or self._paused:  # it has not looked yet (or has nothing to claim)
                 return
             self._wakeup = True
             self._cond.notify_all()
