@@ -13,7 +13,6 @@ import io
 import statistics
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Dict

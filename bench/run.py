@@ -437,7 +437,7 @@ def details(g: Dict[str, Any], peers: Dict[str, Any]) -> str:
             lines.append(f"- {name} drains: " + ", ".join(fmt(d["throughput"]) for d in p["drains"])
                          + f"; latency timeouts: {p['latency_timeouts']}; {p['config']}")
     s = g["startup"]
-    lines.append(f"- start-up (default --reload): " + ", ".join(fmt(v, "s") for v in s["reload"])
+    lines.append("- start-up (default --reload): " + ", ".join(fmt(v, "s") for v in s["reload"])
                  + "; --no-reload: " + ", ".join(fmt(v, "s") for v in s["no_reload"]))
     r = g["router"]
     lines.append(f"- router overhead over a direct WSGI call: {r['3']['us_overhead']:.1f} µs "

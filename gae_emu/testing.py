@@ -180,6 +180,19 @@ def _stuck_message(result: Dict[str, Any], timeout: float) -> str:
     return "\n".join(lines)
 
 
+def wait_for(check: Any, timeout: float = 10.0, what: str = "condition", interval: float = 0.05) -> Any:
+    """Poll `check()` until it returns something truthy and return that; after `timeout` seconds
+    fail with an AssertionError naming `what` and the last value (for effects tasks leave)."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
+
+
 def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

@@ -3,10 +3,9 @@
 `do_something_later(key, amount)` is exactly the function App Engine's documentation defers; only the
 imports say `gae_emu` where a production app says `google.appengine`.
 """
-import datetime
 import html
 import os
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs
 
 from gae_emu.api import modules, taskqueue, users
 from gae_emu.ext import db, deferred

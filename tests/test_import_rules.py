@@ -5,8 +5,6 @@ import ast
 from pathlib import Path
 from typing import Iterator, Tuple
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "gae_emu"
 HTTP_MODULES = ("werkzeug", "http", "urllib.request", "wsgiref", "socket")
 

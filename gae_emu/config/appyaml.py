@@ -26,7 +26,7 @@ from gae_emu.config.handlers import (
 )
 from gae_emu.config.models import DEFERRED_URL, AppConfig, Handler, ScriptRef
 from gae_emu.config.scriptcheck import import_problem
-from gae_emu.config.yamlsource import MapView, Source, Value
+from gae_emu.config.yamlsource import MapView, Source
 
 log = logging.getLogger("gae_emu.config")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from gae_emu.config.errors import ConfigError
 from gae_emu.config.models import DEFAULT_QUEUE, QueueConfig, QueueDef, RetryParameters
-from gae_emu.config.yamlsource import MapView, Source, Value
+from gae_emu.config.yamlsource import Source, Value
 
 log = logging.getLogger("gae_emu.config")
 

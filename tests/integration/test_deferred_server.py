@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 from urllib.parse import urlencode
 
 import pytest
 
-from gae_emu.testing import EmulatorHandle, HttpClient, emulator
+from gae_emu.testing import EmulatorHandle, HttpClient, emulator, wait_for
 
 APP = Path(__file__).parent / "apps" / "deferred"
 DEFERRED_URL = "/_ah/queue/deferred"
@@ -37,18 +37,6 @@ def call(handle: EmulatorHandle, route: str, **params: Any) -> Any:
 
 def runs(handle: EmulatorHandle, tag: str) -> List[Dict[str, Any]]:
     return call(handle, "/runs", tag=tag)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy; fail with its last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
 
 
 def wait_runs(handle: EmulatorHandle, tag: str, count: int, timeout: float = 10.0) -> List[Dict[str, Any]]:

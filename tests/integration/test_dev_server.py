@@ -1,7 +1,6 @@
 """The real `gae-emu dev` in a subprocess on free loopback ports, talked to over HTTP."""
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess

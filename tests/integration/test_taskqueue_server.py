@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List
 from urllib.parse import urlparse
 
 import pytest
 
-from gae_emu.testing import EmulatorHandle, emulator
+from gae_emu.testing import EmulatorHandle, emulator, wait_for
 
 APP = Path(__file__).parent / "apps" / "tq"
 USER_AGENT = "AppEngine-Google; (+http://code.google.com/appengine)"
@@ -52,18 +52,6 @@ def runs(handle: EmulatorHandle, tag: str) -> List[Dict[str, Any]]:
 
 def stats(handle: EmulatorHandle, queue: str) -> Dict[str, int]:
     return handle.client.get(f"/stats?queue={queue}").json()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy; fail with its last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
 
 
 def wait_runs(handle: EmulatorHandle, tag: str, count: int, timeout: float = 10.0) -> List[Dict[str, Any]]:
