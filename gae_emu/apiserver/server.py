@@ -4,16 +4,15 @@ Binding happens in the constructor (so the port is known, and a busy one reporte
 is imported with API_PORT in its environment); `start()` serves on a daemon thread. Each RPC is
 logged at DEBUG only: ndb makes several per request.
 
-Imports: the standard library, werkzeug, `gae_emu.apiproxy`, this package.
+Imports: the standard library, werkzeug, `gae_emu.apiproxy`, `gae_emu.runtime.hosts`/`server`, this package.
 """
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from typing import List, Mapping, Optional
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
 from gae_emu.apiproxy import Services
 from gae_emu.apiserver.app_identity import AppIdentity
@@ -23,6 +22,8 @@ from gae_emu.apiserver.modules import Modules
 from gae_emu.apiserver.taskqueue import TaskQueue
 from gae_emu.apiserver.transport import RpcApp, ServiceHandler, TicketLookup
 from gae_emu.apiserver.user import User
+from gae_emu.runtime.hosts import local_hosts_only
+from gae_emu.runtime.server import listen, wsgi_server
 
 log = logging.getLogger("gae_emu.apiserver")
 LOOPBACK = "127.0.0.1"
@@ -53,19 +54,11 @@ class ApiServer:
     def __init__(self, services: Services, ticket_lookup: TicketLookup, port: int = 0,
                  versions: Optional[Mapping[str, str]] = None) -> None:
         self.app = RpcApp(service_handlers(services, versions or {}), ticket_lookup)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((LOOPBACK, port))  # loopback only: the API answers anyone holding a live ticket
-            sock.listen(128)
-        except OSError as exc:
-            sock.close()
-            raise OSError(f"cannot listen on {LOOPBACK}:{port} for the API server: {exc.strerror or exc}") from None
-        self._socket = sock
-        self.host, self.port = LOOPBACK, sock.getsockname()[1]
-        self._server: BaseWSGIServer = make_server(self.host, self.port, self.app, threaded=True,
-                                                   request_handler=_DebugLogHandler, fd=sock.fileno())
-        self._server.daemon_threads = True
+        # Loopback only, and local Host names only (as every port of the emulator): the API
+        # answers anyone holding a live ticket.
+        self._socket = listen(LOOPBACK, port, "the API server")
+        self.host, self.port = LOOPBACK, self._socket.getsockname()[1]
+        self._server: BaseWSGIServer = wsgi_server(self._socket, local_hosts_only(self.app), _DebugLogHandler)
         self._thread: Optional[threading.Thread] = None
 
     @property

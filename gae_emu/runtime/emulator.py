@@ -27,10 +27,11 @@ from gae_emu.runtime.builtin import builtin_app_yaml
 from gae_emu.runtime.delivery import TaskDelivery
 from gae_emu.runtime.environ import INTERNAL_KEY, ServiceIdentity, gae_process_env
 from gae_emu.runtime.frontend import Frontend
+from gae_emu.runtime.hosts import local_hosts_only
 from gae_emu.runtime.loader import ScriptLoader, ScriptLoadError
 from gae_emu.runtime.requestlog import RequestLog
 from gae_emu.runtime.router import ServiceRouter
-from gae_emu.runtime.server import PortInUseError, ServerSet
+from gae_emu.runtime.server import ServerSet
 from gae_emu.runtime.tickets import LiveRequests
 from gae_emu.services.datastore import DatastoreService
 from gae_emu.services.taskqueue import Dispatcher, TaskQueueService
@@ -109,7 +110,8 @@ class Emulator:
             self.servers.bind(app.service, self.options.host, port + i if port else 0, frontend.app_for_port(app.service))
         hostnames = {lst.name: f"localhost:{lst.port}" for lst in self.servers.listeners}
         if self.options.admin_port is not None:
-            self.servers.bind("admin", self.options.host, self.options.admin_port, self._admin_app)
+            self.servers.bind("admin", self.options.host, self.options.admin_port,
+                              local_hosts_only(self._admin_app, self.options.allowed_hosts))
         self.services = self._build_services(hostnames)
         self.api_server = self._bind_api_server()  # before the env: API_PORT must be known
         self._apply_process_env(hostnames)
@@ -196,11 +198,8 @@ class Emulator:
             log.info("API server is off: appengine-python-standard is not installed (pip install 'gae-emu[google]')")
             return None
         assert self.services is not None
-        try:
-            server = ApiServer(self.services, self.tickets.get, port=self.options.api_port,
-                               versions={app.service: app.version for app in self.apps})
-        except OSError as exc:
-            raise PortInUseError(str(exc)) from None
+        server = ApiServer(self.services, self.tickets.get, port=self.options.api_port,
+                           versions={app.service: app.version for app in self.apps})
         log.info("API server for appengine-python-standard at %s", server.url)
         return server
 
@@ -219,15 +218,13 @@ class Emulator:
                     log.error("%s: %s", app.path, exc)
 
     def _admin_app(self, environ: dict, start_response):
-        """The admin port: the console without a login (it is local-only, like dev_appserver's).
+        """The admin port: the console without a login (it is local-only, like dev_appserver's;
+        `start` wraps this in the local-Host check).
 
         The console is served at the root of this port (it works out its own URL base), and its
         WSGI app is loaded once, on the first request."""
-        from gae_emu.runtime.hosts import is_local_host
         from werkzeug.wrappers import Response
 
-        if not is_local_host(environ.get("HTTP_HOST", ""), self.options.allowed_hosts):
-            return Response("Request host is not whitelist enabled.", status=400)(environ, start_response)
         environ[INTERNAL_KEY] = True
         app = getattr(self, "_admin_wsgi", None)
         if app is None:

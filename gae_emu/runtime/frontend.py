@@ -5,16 +5,14 @@ cannot reach the emulator through DNS rebinding. A Host with a prefix before the
 (`worker.localhost:8080`, `v1.worker.localhost:8080`) picks the service by the prefix's last label;
 otherwise the port's own service serves the request.
 
-Imports: the standard library, werkzeug, `gae_emu.runtime`.
+Imports: the standard library, `gae_emu.runtime`.
 """
 from __future__ import annotations
 
 import logging
 from typing import Callable, Dict, Iterable, Optional
 
-from werkzeug.wrappers import Response
-
-from gae_emu.runtime.hosts import is_local_host, split_host
+from gae_emu.runtime.hosts import local_hosts_only, split_host
 from gae_emu.runtime.router import ServiceRouter
 
 log = logging.getLogger(__name__)
@@ -35,10 +33,6 @@ def service_from_host(host: str, services: Iterable[str]) -> Optional[str]:
     return None
 
 
-class HostRejected(Exception):
-    pass
-
-
 class Frontend:
     """Maps (Host, port) to a ServiceRouter; one instance serves every port of the emulator."""
 
@@ -55,16 +49,6 @@ class Frontend:
         """The WSGI app a server listening for `port_service` runs."""
 
         def app(environ: dict, start_response: Callable):
-            host = environ.get("HTTP_HOST", "")
-            if not host and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
-                return Response("Missing Host header", status=400)(environ, start_response)
-            if host and not is_local_host(host, self.allowed_hosts):
-                return Response(
-                    f"Request host {host} is not whitelist enabled. Only local hosts are served "
-                    "(see --allow-host).",
-                    status=400,
-                    mimetype="text/plain",
-                )(environ, start_response)
-            return self.router_for(host, port_service)(environ, start_response)
+            return self.router_for(environ.get("HTTP_HOST", ""), port_service)(environ, start_response)
 
-        return app
+        return local_hosts_only(app, self.allowed_hosts)

@@ -5,7 +5,7 @@ Imports: the standard library only.
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, Optional, Tuple
+from typing import Callable, Iterable, Optional, Tuple
 
 
 def split_host(host: str) -> Tuple[str, Optional[int]]:
@@ -22,6 +22,24 @@ def split_host(host: str) -> Tuple[str, Optional[int]]:
         return name.lower().rstrip("."), int(port) if port else None
     except ValueError:
         return name.lower().rstrip("."), None
+
+
+def local_hosts_only(app: Callable, extra_names: Iterable[str] = ()) -> Callable:
+    """Wrap a WSGI app so a request whose Host is not a local name gets 400, as dev_appserver's
+    host checking answers: a web page cannot reach the emulator through DNS rebinding."""
+    extra = tuple(extra_names)
+
+    def checked(environ: dict, start_response: Callable):
+        host = environ.get("HTTP_HOST", "")
+        if is_local_host(host, extra):
+            return app(environ, start_response)
+        body = (f"Request host {host or '(none)'} is not whitelist enabled: only local hosts are "
+                "served (see --allow-host).").encode("utf-8")
+        start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8"),
+                                           ("Content-Length", str(len(body)))])
+        return [body]
+
+    return checked
 
 
 def is_local_host(host: str, extra_names: Iterable[str] = ()) -> bool:

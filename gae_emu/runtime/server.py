@@ -51,24 +51,37 @@ class Listener:
         return f"http://{host}:{self.port}"
 
 
+def listen(host: str, port: int, name: str) -> socket.socket:
+    """A listening socket, or PortInUseError in one line (werkzeug would print and exit)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise PortInUseError(f"cannot listen on {host}:{port} for {name}: {exc.strerror or exc}") from None
+    return sock
+
+
+def wsgi_server(sock: socket.socket, app: Callable, handler: Optional[type] = None) -> BaseWSGIServer:
+    """A threaded werkzeug server on an already listening socket."""
+    host, port = sock.getsockname()[:2]
+    server = make_server(host, port, app, threaded=True, request_handler=handler or QuietRequestHandler,
+                         fd=sock.fileno())
+    server.keep_alive_socket = sock  # type: ignore[attr-defined]  # the fd must outlive the server
+    server.daemon_threads = True
+    return server
+
+
 class ServerSet:
     def __init__(self) -> None:
         self.listeners: List[Listener] = []
 
     def bind(self, name: str, host: str, port: int, app: Callable) -> Listener:
-        # Bind here rather than in werkzeug, which prints and exits on EADDRINUSE.
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            sock.listen(128)
-        except OSError as exc:
-            sock.close()
-            raise PortInUseError(f"cannot listen on {host}:{port} for {name}: {exc.strerror or exc}") from None
-        server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler, fd=sock.fileno())
-        server.keep_alive_socket = sock  # type: ignore[attr-defined]  # the fd must outlive the server
-        server.daemon_threads = True
+        sock = listen(host, port, name)
+        server = wsgi_server(sock, app)
         listener = Listener(name=name, host=host, port=sock.getsockname()[1], app=app, server=server)
         self.listeners.append(listener)
         return listener

@@ -149,3 +149,14 @@ def test_the_api_server_is_loopback_only_and_refuses_unknown_tickets(std):
     with urllib.request.urlopen(urllib.request.Request(url + "/rpc_http", data=outer.SerializeToString())) as reply:
         assert reply.status == 200
         assert pb().remote_api.Response.FromString(reply.read()).rpc_error.code == 3
+
+
+def test_the_api_server_refuses_a_foreign_host(std):
+    import re
+
+    from gae_emu.testing import HttpClient
+
+    line = next(line for line in std.output if "API server for appengine-python-standard at" in line)
+    url = re.search(r"at (http://\S+)", line).group(1)
+    reply = HttpClient(url).post("/rpc_http", b"", headers={"Host": "rebound.attacker.example"})
+    assert reply.status == 400 and "not whitelist enabled" in reply.text

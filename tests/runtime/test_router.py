@@ -175,3 +175,19 @@ def test_builtin_login_is_routed_before_app_handlers(make_router, client_for):
     assert "dev_appserver_login" in response.headers["Set-Cookie"]
     form = client.get("/_ah/login")
     assert b"Sign in as administrator" in form.data
+
+
+def test_local_hosts_only_checks_every_port():
+    from werkzeug.test import Client
+
+    from gae_emu.runtime.hosts import local_hosts_only
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    client = Client(local_hosts_only(app, ["dev.example"]))
+    for host in ("localhost:8000", "worker.localhost", "127.0.0.1:1", "[::1]:80", "dev.example"):
+        assert client.get("/", headers={"Host": host}).status_code == 200, host
+    for host in ("example.com", "localhost.example.com", "10.0.0.1", "127.0.0.1.nip.io"):
+        assert client.get("/", headers={"Host": host}).status_code == 400, host
