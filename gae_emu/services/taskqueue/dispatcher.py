@@ -137,6 +137,10 @@ class Dispatcher:
             if self._wakeup or self._paused:  # it has not looked yet (or has nothing to claim)
                 return
             self._wakeup = True
+            if self._queued:
+                # Workers still hold unstarted jobs and wake the scheduler as they run low, so it
+                # will look soon anyway: let adds gather into one claim instead of one each.
+                return
             self._cond.notify_all()
 
     def wait_until_idle(self, timeout: float = 10.0) -> bool:
