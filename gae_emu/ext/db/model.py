@@ -209,16 +209,18 @@ class Model(metaclass=PropertiedClass):
 
     @classmethod
     def get_by_key_name(cls, key_names: Union[str, Iterable[str]], parent: Any = None, **kwargs: Any) -> Any:
-        parent_key = _as_key(parent) if parent is not None else None
-        names, multiple = _normalize(key_names, str)
-        keys = [Key.from_path(cls.kind(), n, parent=parent_key) for n in names]
-        return get(keys) if multiple else get(keys[0])
+        return cls._get_by_path_part(key_names, str, parent)
 
     @classmethod
     def get_by_id(cls, ids: Union[int, Iterable[int]], parent: Any = None, **kwargs: Any) -> Any:
+        return cls._get_by_path_part(ids, int, parent)
+
+    @classmethod
+    def _get_by_path_part(cls, values: Any, part_type: type, parent: Any) -> Any:
+        """get() of this kind's keys with these ids or names (one value, or a list of them)."""
         parent_key = _as_key(parent) if parent is not None else None
-        id_list, multiple = _normalize(ids, int)
-        keys = [Key.from_path(cls.kind(), i, parent=parent_key) for i in id_list]
+        parts, multiple = _normalize(values, part_type)
+        keys = [Key.from_path(cls.kind(), part, parent=parent_key) for part in parts]
         return get(keys) if multiple else get(keys[0])
 
     @classmethod
