@@ -349,7 +349,6 @@ def services(app_root: Optional[Union[str, Path]] = None, app_id: str = "dev~tes
         taskqueue=TaskQueueService(storage, queue_config, known_targets=lambda: ("default",), max_task_size=max_task_size),
         datastore=DatastoreService(storage),
         hostnames={"default": "localhost:8080"},
-        settings={"max_task_size": max_task_size},
     )
     apiproxy.install(handle)
     try:

@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
@@ -98,7 +97,6 @@ class Emulator:
         self.dispatcher: Optional[Dispatcher] = None
         self.tickets = LiveRequests()  # API tickets of the requests being served (issue 7)
         self.api_server: Optional["ApiServer"] = None
-        self.started_at = time.time()
 
     # -- start and stop ---------------------------------------------------------------------------
 
@@ -165,7 +163,6 @@ class Emulator:
             datastore=DatastoreService(storage),
             hostnames=hostnames,
             default_service=self.default_service,
-            settings={"max_task_size": self.options.max_task_size, "queue_config": queues.current},
         )
 
     def _apply_process_env(self, hostnames: Dict[str, str]) -> None:
