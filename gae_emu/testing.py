@@ -307,19 +307,17 @@ def _deferred_only(deferred_app: Any) -> Any:
 
 
 def _call_wsgi(app: Any, task: Any, apiproxy: Any) -> int:
-    from werkzeug.test import EnvironBuilder, run_wsgi_app
+    """Deliver one task to a WSGI app the way the dev server does, minus the router."""
+    from gae_emu.runtime.delivery import TASK_SOURCE_IP, TaskDelivery
+    from gae_emu.runtime.environ import SERVER_SOFTWARE, internal_environ
+    from gae_emu.runtime.router import call_buffered
+    from gae_emu.services.taskqueue.models import default_url
 
-    from gae_emu.runtime.delivery import TaskDelivery
-
-    url = task.url or f"/_ah/queue/{task.queue}"
-    path, _, query = url.partition("?")
-    builder = EnvironBuilder(path=path, query_string=query or None, method=task.method,
-                             headers=TaskDelivery.headers_for(task), data=task.payload or None,
-                             environ_base={"REMOTE_ADDR": "0.1.0.2", "SERVER_SOFTWARE": "Development/2.0"})
-    environ = builder.get_environ()
+    environ = internal_environ(task.method, task.url or default_url(task.queue), TaskDelivery.headers_for(task),
+                               task.payload, "localhost:8080", TASK_SOURCE_IP)
+    environ["SERVER_SOFTWARE"] = SERVER_SOFTWARE
     with apiproxy.serving(environ):
-        app_iter, status, _ = run_wsgi_app(app, environ, buffered=True)
-        b"".join(app_iter)
+        status, _, _ = call_buffered(app, environ)
     return int(status.split(" ", 1)[0])
 
 
