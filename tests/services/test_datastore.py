@@ -25,13 +25,6 @@ def new_key(kind: str, parent: Key = None) -> Key:
 
 
 @pytest.fixture
-def storage(tmp_path):
-    s = Storage(tmp_path / "db.sqlite3")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def ds(storage):
     return DatastoreService(storage)
 

@@ -35,13 +35,6 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def storage(tmp_path):
-    s = Storage(tmp_path / "db.sqlite3")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def make(storage, clock):
     def make(**kwargs):
         kwargs.setdefault("known_targets", lambda: ("default", "worker"))
