@@ -150,7 +150,7 @@ def _now() -> float:
         return time.time()
 
 
-def _eta_posix(eta: Optional[datetime.datetime], countdown: Any) -> float:
+def _eta_posix(eta: Optional[datetime.datetime], countdown: Any, now: float) -> float:
     if eta is not None and countdown is not None:
         raise InvalidTaskError("Cannot use a countdown and ETA together")
     if eta is not None:
@@ -161,10 +161,10 @@ def _eta_posix(eta: Optional[datetime.datetime], countdown: Any) -> float:
         return calendar.timegm(eta.utctimetuple()) + eta.microsecond * 1e-6
     if countdown is not None:
         try:
-            return _now() + float(countdown)
+            return now + float(countdown)
         except (TypeError, ValueError):
             raise InvalidTaskError("Countdown must be a number") from None
-    return _now()
+    return now
 
 
 def _parse_url(url: str) -> Tuple[bool, str, str]:
@@ -243,14 +243,18 @@ class Task:
             raise InvalidTaskError(f"Invalid method: {self.__method}")
         self.__target: Any = kwargs.get("target")
         self.__resolve_host_and_target()
-        self.__eta_posix = _eta_posix(kwargs.get("eta"), kwargs.get("countdown"))
-        if self.__eta_posix - _now() > MAX_ETA_SECONDS:
+        now = _now()
+        self.__eta_posix = _eta_posix(kwargs.get("eta"), kwargs.get("countdown"), now)
+        if self.__eta_posix - now > MAX_ETA_SECONDS:
             raise InvalidEtaError("ETA too far in the future")
         self.__dispatch_deadline = self.__deadline(kwargs)
+        # Headers are final from here on (the `headers` property hands out a copy).
+        self.__flat_headers = tuple(self.__headers.flat())
         if kwargs.get("_size_check", True):
             limit = MAX_PULL_TASK_SIZE_BYTES if self.__method == PULL_METHOD else _max_push_size()
-            if self.size > limit:
-                raise TaskTooLargeError(f"Task size must be less than {limit}; found {self.size}")
+            size = self.size
+            if size > limit:
+                raise TaskTooLargeError(f"Task size must be less than {limit}; found {size}")
             if self.__tag and len(self.__tag.encode("utf-8")) > MAX_TAG_LENGTH:
                 raise InvalidTagError(f"Tag must be <= {MAX_TAG_LENGTH} bytes. Got a {len(self.__tag)} byte tag.")
 
@@ -329,7 +333,7 @@ class Task:
         if self.__default_url and url:  # a query string on the queue's default URL
             url = f"/_ah/queue/{queue_name}{url}"
         return NewTask(
-            queue=queue_name, name=self.__name, url=url, method=self.__method, headers=tuple(self.__headers.flat()),
+            queue=queue_name, name=self.__name, url=url, method=self.__method, headers=self.__flat_headers,
             payload=self.__payload or b"", eta=self.__eta_posix, target=explicit_target,
             retry=self.__retry_options.to_parameters() if self.__retry_options else None, tag=self.__tag,
             dispatch_deadline=self.__dispatch_deadline)
@@ -414,7 +418,7 @@ class Task:
 
     @property
     def size(self) -> int:
-        return task_size(self.__method, self.__url, self.__payload, self.__headers.flat())
+        return task_size(self.__method, self.__url, self.__payload, self.__flat_headers)
 
     @property
     def was_enqueued(self) -> bool:

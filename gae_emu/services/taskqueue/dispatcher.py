@@ -1,9 +1,16 @@
 """`Dispatcher`: threads that run due push tasks through `execute(record) -> HTTP status`.
 
-One scheduler thread claims due tasks in batches (per-queue max_concurrent_requests is enforced by
-the claim), hands them to a small pool of worker threads, and records outcomes in batches. It
-sleeps until the next eta, a completion, or `notify()` (the service calls it on every add): there is
-no polling tick, so a task with a countdown starts within a few milliseconds of its eta.
+One scheduler thread commits outcomes and claims due tasks in one transaction per cycle (per-queue
+max_concurrent_requests is enforced by the claim), and a pool of worker threads runs them. It
+sleeps until the next eta, a completion, or `notify()` (the service calls it on every add): there
+is no polling tick, so a task with a countdown starts within a few milliseconds of its eta. While
+tasks stream in, claims are at most one per `claim_gap`, so the app's adds (each a write
+transaction) do not alternate one for one with the scheduler's.
+
+Workers wake as they are needed, not one per task: one worker runs claimed tasks back to back, and
+another is woken only when every running task has taken longer than `slow_after` (it is waiting
+on I/O, so another thread can make progress). Fast handlers thus run on one thread with no
+hand-off per task, while slow ones get up to `max_workers` threads.
 
 Hung handlers: an attempt running longer than its deadline (the task's dispatch_deadline, else
 `deadline`) counts as failed (status 0) and is retried per B7; its thread is abandoned, not awaited.
@@ -16,13 +23,13 @@ Imports: the standard library and this package's `models` (and, by duck typing, 
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
-import queue as queue_mod
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .models import TaskRecord
 
@@ -42,7 +49,7 @@ class _Job:
 
 
 class Dispatcher:
-    """Runs due push tasks of `service` on `max_workers` threads via `execute(record) -> status`."""
+    """Runs due push tasks of `service` on up to `max_workers` threads via `execute(record) -> status`."""
 
     def __init__(
         self,
@@ -54,6 +61,8 @@ class Dispatcher:
         deadline: float = 600.0,
         stall_after: float = 5.0,
         idle_recheck: float = 1.0,
+        claim_gap: float = 0.001,
+        slow_after: float = 0.002,
     ) -> None:
         self.service = service
         self.execute = execute
@@ -62,18 +71,25 @@ class Dispatcher:
         self.deadline = deadline
         self.stall_after = stall_after
         self.idle_recheck = idle_recheck
-        self._cond = threading.Condition()
-        self._wakeup = False
+        self.claim_gap = claim_gap
+        self.slow_after = slow_after
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # the scheduler sleeps on this one
+        self._work = threading.Condition(lock)  # idle workers sleep on this one (same lock)
+        self._wakeup = False  # something changed since the scheduler last looked
+        self._sleeping = False  # the scheduler waits for a poke (not napping between claims)
         self._stopping = False
         self._paused = False
-        self._jobs: "queue_mod.Queue[Optional[_Job]]" = queue_mod.Queue()
-        self._queued = 0  # jobs handed to workers and not started yet
+        self._pending: Deque[_Job] = collections.deque()  # claimed, not started yet
+        self._idle_workers = 0
+        self._waking = 0  # workers woken for a job that have not taken one yet
         self._running: Dict[int, _Job] = {}
         self._done: List[Tuple[TaskRecord, int]] = []
         self._retired: set = set()  # stalled worker threads that must exit when their job ends
         self._workers: List[threading.Thread] = []
         self._scheduler: Optional[threading.Thread] = None
         self._ids = itertools.count(1)
+        self._last_claim = float("-inf")  # time.monotonic() of the last claim
         # Set when nothing is due, queued or running; its own Event so waiting callers are not
         # woken by every completion.
         self._idle = threading.Event()
@@ -94,8 +110,9 @@ class Dispatcher:
         if self._scheduler is not None:
             return
         self._stopping = False
-        for _ in range(self.max_workers):
-            self._spawn_worker()
+        with self._cond:
+            for _ in range(self.max_workers):
+                self._spawn_worker()
         self._scheduler = threading.Thread(target=self._schedule, name="gae-emu-taskqueue-scheduler", daemon=True)
         self._scheduler.start()
         self.service.add_listener(self.notify)
@@ -110,23 +127,17 @@ class Dispatcher:
             self._cond.notify_all()
         self._scheduler.join(timeout)
         self._scheduler = None
-        unstarted: List[TaskRecord] = []
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue_mod.Empty:
-                break
-            if job is not None:
-                unstarted.append(job.record)
-        for _ in self._workers:
-            self._jobs.put(None)
-        deadline = time.monotonic() + timeout
-        for worker in self._workers:
-            worker.join(max(0.0, deadline - time.monotonic()))  # a hung handler keeps its thread; not awaited
-        self._workers = []
         with self._cond:
+            unstarted = [job.record for job in self._pending]
+            self._pending.clear()
+            self._work.notify_all()
+            workers = list(self._workers)
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))  # a hung handler keeps its thread; not awaited
+        with self._cond:
+            self._workers = []
             done, self._done = self._done, []
-            self._queued = 0
         self.service.complete(done, self.clock())
         self.service.release(unstarted)
 
@@ -134,53 +145,92 @@ class Dispatcher:
         """Something may have become due (an add, a "run now", an unpause): look again."""
         with self._cond:
             self._idle.clear()
-            if self._wakeup or self._paused:  # it has not looked yet (or has nothing to claim)
+            if self._paused:
                 return
-            self._wakeup = True
-            if self._queued:
+            if self._pending:
                 # Workers still hold unstarted jobs and wake the scheduler as they run low, so it
                 # will look soon anyway: let adds gather into one claim instead of one each.
+                self._wakeup = True
                 return
-            self._cond.notify_all()
+            self._poke()
+
+    def _job(self, record: TaskRecord) -> _Job:
+        return _Job(next(self._ids), record, record.dispatch_deadline or self.deadline)
 
     def wait_until_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no task is due, queued to a worker or running; False on timeout."""
         return self._idle.wait(timeout)
 
-    # -- threads ----------------------------------------------------------------------------------
+    # -- workers ----------------------------------------------------------------------------------
 
     def _spawn_worker(self) -> None:
-        worker = threading.Thread(target=self._work, name="gae-emu-taskqueue-worker", daemon=True)
+        """Start a worker (callers hold the lock)."""
+        worker = threading.Thread(target=self._run_worker, name="gae-emu-taskqueue-worker", daemon=True)
         self._workers.append(worker)
         worker.start()
 
-    def _work(self) -> None:
-        me = threading.current_thread()
+    def _run_worker(self) -> None:
+        with self._cond:
+            self._work_loop(threading.current_thread())
+
+    def _work_loop(self, me: threading.Thread) -> None:
+        """Take jobs until stopped or retired; called and returning with the lock held."""
         while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            with self._cond:
-                self._queued -= 1
-                job.started, job.thread = self.clock(), me
-                self._running[job.id] = job
+            while not self._pending:
+                if self._stopping or me in self._retired:
+                    self._retired.discard(me)
+                    return
+                self._idle_workers += 1
+                self._work.wait()
+                self._idle_workers -= 1
+                if self._waking:
+                    self._waking -= 1
+            job = self._pending.popleft()
+            job.started, job.thread = self.clock(), me
+            self._running[job.id] = job
+            self._cond.release()
             try:
                 status = int(self.execute(job.record))
             except Exception:  # a handler's failure is the task's failure, never the dispatcher's
                 log.exception("Task %s of queue %s raised", job.record.name, job.record.queue)
                 status = 0
-            with self._cond:
-                self._running.pop(job.id, None)
-                if not job.abandoned:
-                    self._done.append((job.record, status))
-                # Wake the scheduler only when the backlog runs low, so it commits outcomes and
-                # claims replacements in batches rather than one transaction per task.
-                if self._queued < self.max_workers or not self._running:
-                    self._wakeup = True
-                    self._cond.notify_all()
-                if me in self._retired:
-                    self._retired.discard(me)
-                    return
+            finally:
+                self._cond.acquire()
+            self._running.pop(job.id, None)
+            if not job.abandoned:
+                self._done.append((job.record, status))
+            # Wake the scheduler only when the backlog runs low, so it commits outcomes and
+            # claims replacements in batches rather than one transaction per task.
+            if len(self._pending) < self.max_workers or not self._running:
+                self._poke()
+            if me in self._retired:
+                self._retired.discard(me)
+                return
+
+    def _wake_workers(self, now: float) -> Optional[float]:
+        """Wake an idle worker for pending jobs when no worker will take them soon: none is on
+        its way and every running job is older than slow_after (callers hold the lock). Returns
+        when to look again (a young job turning slow), or None."""
+        if not self._pending:
+            return None
+        young = [j.started for j in self._running.values()
+                 if j.started is not None and not j.abandoned and now - j.started < self.slow_after]
+        if self._waking or young:
+            return min(young) + self.slow_after if young else None
+        if self._idle_workers:
+            self._waking += 1
+            self._work.notify()
+        return None
+
+    # -- the scheduler ----------------------------------------------------------------------------
+
+    def _poke(self) -> None:
+        """Ask the scheduler to look again (callers hold the lock); it is woken only when it
+        sleeps, so pokes while it works or naps between claims cost nothing."""
+        self._wakeup = True
+        if self._sleeping:
+            self._sleeping = False
+            self._cond.notify()
 
     def _schedule(self) -> None:
         while True:
@@ -193,46 +243,36 @@ class Dispatcher:
                     self._cond.wait(self.idle_recheck)
 
     def _cycle(self) -> bool:
-        """One round: time out, commit outcomes, claim, then sleep. True when stopping."""
-        now = self.clock()
-        wake_at = now + self.idle_recheck
+        """One round: time out, commit outcomes and claim, then sleep. True when stopping."""
         with self._cond:
             if self._stopping:
                 return True
+            nap = self._last_claim + self.claim_gap - time.monotonic()
+            if nap > 0 and not self._paused:
+                self._cond.wait(nap)  # only stop() wakes a nap
+                if self._stopping:
+                    return True
             self._wakeup = False
-            for job in self._running.values():
-                if job.started is None:
-                    continue
-                if not job.abandoned and now - job.started >= job.deadline:
-                    log.warning("Task %s of queue %s exceeded its %.0f s deadline", job.record.name,
-                                job.record.queue, job.deadline)
-                    job.abandoned = True
-                    self._done.append((job.record, TIMEOUT_STATUS))
-                if job.thread is not None and job.thread not in self._retired:
-                    # An abandoned attempt's thread is replaced at once: otherwise a queue whose
-                    # handlers hang holds every worker until stall_after and blocks other queues.
-                    if job.abandoned or now - job.started >= self.stall_after:
-                        self._retired.add(job.thread)
-                        self._workers.remove(job.thread)
-                        self._spawn_worker()
-                    else:
-                        wake_at = min(wake_at, job.started + self.stall_after)
-                if not job.abandoned:
-                    wake_at = min(wake_at, job.started + job.deadline)
+        now = self.clock()
+        wake_at = now + self.idle_recheck
+        with self._cond:
+            wake_at = min(wake_at, self._check_running(now))
             done, self._done = self._done, []
             live = sum(1 for j in self._running.values() if not j.abandoned)
-            backlog = self._queued
-        if done:
-            self.service.complete(done, now)
+            backlog = len(self._pending)
         claimed: List[TaskRecord] = []
         next_eta: Optional[float] = None
-        if not self._paused:
+        if self._paused:
+            if done:
+                self.service.complete(done, now)
+        else:
             room = self.max_workers * 4 - backlog
-            claimed = self.service.claim_due(now, room) if room > 0 else []
-            for record in claimed:
+            if done or room > 0:
+                claimed = self.service.complete_and_claim(done, now, max(room, 0))
+                self._last_claim = time.monotonic()
+            if claimed:
                 with self._cond:
-                    self._queued += 1
-                self._jobs.put(_Job(next(self._ids), record, record.dispatch_deadline or self.deadline))
+                    self._pending.extend(self._job(r) for r in claimed)
             next_eta = self.service.next_eta()
             if next_eta is not None and next_eta > now:
                 wake_at = min(wake_at, next_eta)
@@ -241,6 +281,9 @@ class Dispatcher:
                 wake_at = min(wake_at, token_at)
             # A due task left unclaimed waits for a completion (its queue or the pool is full).
         with self._cond:
+            recheck = self._wake_workers(self.clock())
+            if recheck is not None:
+                wake_at = min(wake_at, recheck)
             due_waiting = not self._paused and next_eta is not None and next_eta <= now
             if claimed or done or backlog or live or self._done or due_waiting or self._wakeup:
                 self._idle.clear()  # e.g. a countdown came due without any notify()
@@ -248,5 +291,32 @@ class Dispatcher:
                 self._idle.set()
             if claimed or done or self._wakeup or self._stopping:  # work done: look again at once
                 return self._stopping
+            self._sleeping = True
             self._cond.wait(max(0.0, wake_at - self.clock()))
+            self._sleeping = False
         return False
+
+    def _check_running(self, now: float) -> float:
+        """Time out attempts past their deadline and replace stalled workers (callers hold the
+        lock); returns when the next such check is due."""
+        wake_at = float("inf")
+        for job in self._running.values():
+            if job.started is None:
+                continue
+            if not job.abandoned and now - job.started >= job.deadline:
+                log.warning("Task %s of queue %s exceeded its %.0f s deadline", job.record.name,
+                            job.record.queue, job.deadline)
+                job.abandoned = True
+                self._done.append((job.record, TIMEOUT_STATUS))
+            if job.thread is not None and job.thread not in self._retired:
+                # An abandoned attempt's thread is replaced at once: otherwise a queue whose
+                # handlers hang holds every worker until stall_after and blocks other queues.
+                if job.abandoned or now - job.started >= self.stall_after:
+                    self._retired.add(job.thread)
+                    self._workers.remove(job.thread)
+                    self._spawn_worker()
+                else:
+                    wake_at = min(wake_at, job.started + self.stall_after)
+            if not job.abandoned:
+                wake_at = min(wake_at, job.started + job.deadline)
+        return wake_at

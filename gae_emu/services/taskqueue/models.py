@@ -55,7 +55,12 @@ def task_size(method: str, url: str, payload: Optional[bytes], headers: Iterable
     return len(method) + len(payload or b"") + len(url) + header_bytes
 
 
-@dataclass(frozen=True)
+# NewTask and TaskRecord are values (nothing changes one in place; `dataclasses.replace` makes a
+# changed copy) but not frozen: a frozen dataclass of this size costs 4 µs to build instead of
+# 0.6, and every task is built as both, once per add and once per claim.
+
+
+@dataclass
 class NewTask:
     """A task to add. `url=""` means the queue's default URL; `eta=None` means now;
     `method="PULL"` makes a pull task."""
@@ -81,7 +86,7 @@ class NewTask:
         return task_size(self.method, self.url, self.payload, self.headers)
 
 
-@dataclass(frozen=True)
+@dataclass
 class TaskRecord:
     """A stored task. For pull tasks `eta` is also the lease expiry, as in production."""
 

@@ -53,7 +53,7 @@ class PushQueueOps:
             if ignore_concurrency:
                 slots = [(name, limit) for name in queues]
             else:
-                running = store.in_flight_counts(conn)
+                running = store.in_flight_counts(conn, list(queues))
                 slots = [(name, (q.max_concurrent_requests or DEFAULT_MAX_CONCURRENT_REQUESTS) - running.get(name, 0))
                          for name, q in queues.items()]
             if self.rate_limits is not None:
@@ -115,6 +115,14 @@ class PushQueueOps:
                 self._executed[record.queue].append(now)
             for queue_name, _, _ in dropped:
                 self._failures[queue_name] += 1
+
+    def complete_and_claim(self, results: Sequence[Tuple[TaskRecord, int]], now: float,
+                           limit: int = DEFAULT_CLAIM_BATCH) -> List[TaskRecord]:
+        """`complete(results)` and `claim_due(now, limit)` in one transaction: the dispatcher's
+        cycle costs one write, not two."""
+        with self.storage.transaction():
+            self.complete(results, now)
+            return self.claim_due(now, limit) if limit > 0 else []
 
     def run_due(self, now: Optional[float] = None, execute: Optional[Callable[[TaskRecord], int]] = None) -> int:
         """Run every push task due at `now` (default: the clock) once, on this thread, through

@@ -14,9 +14,9 @@ import collections
 import itertools
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import replace
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import sqlite3
 
@@ -74,13 +74,9 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self, conn: Optional[sqlite3.Connection] = None) -> Iterator[sqlite3.Connection]:
-        if conn is not None:
-            yield conn
-        else:
-            with self.storage.transaction() as own:
-                yield own
+    def _write(self, conn: Optional[sqlite3.Connection] = None) -> ContextManager[sqlite3.Connection]:
+        """A caller's open transaction, else a new one."""
+        return nullcontext(conn) if conn is not None else self.storage.transaction()
 
     def _tombstone_cutoff(self, now: float) -> float:
         return now - self.tombstone_ttl

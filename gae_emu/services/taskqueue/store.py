@@ -3,6 +3,9 @@
 `tq_tasks` holds queued tasks (push and pull), keyed by (queue, name). `in_flight` is 0 for a task
 waiting to run, else the claim number of the dispatch attempt running it (claims are set-based:
 one UPDATE marks a batch, one SELECT reads it back, with no RETURNING so older SQLite works).
+Every add is its own write transaction, so each index costs every add a page write: besides the
+key, one index, `tq_tasks_due` (queue, in_flight, eta), serves the due lookups and, per queue,
+the in-flight counts and claim read-backs.
 `tq_tombstones` keeps the names of tasks that ran or were deleted, with the time they became
 tombstones, so expiry is a cutoff on that column.
 
@@ -10,6 +13,7 @@ Imports: the standard library, `gae_emu.config.models` and this package's `model
 """
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -42,7 +46,7 @@ CREATE TABLE IF NOT EXISTS tq_tasks (
     PRIMARY KEY (queue, name)
 );
 CREATE INDEX IF NOT EXISTS tq_tasks_due ON tq_tasks (queue, in_flight, eta);
-CREATE INDEX IF NOT EXISTS tq_tasks_flight ON tq_tasks (in_flight);
+DROP INDEX IF EXISTS tq_tasks_flight;
 CREATE TABLE IF NOT EXISTS tq_tombstones (
     queue TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -72,10 +76,16 @@ def _retry_from_json(text: Optional[str]) -> Optional[RetryParameters]:
     return None if text is None else RetryParameters(**json.loads(text))
 
 
+@functools.lru_cache(maxsize=512)
+def _headers_to_json(headers: Tuple[Tuple[str, str], ...]) -> str:
+    # Tasks of one app mostly carry the same few header sets (deferred's, per Host).
+    return json.dumps([list(h) for h in headers])
+
+
 def to_row(record: TaskRecord) -> tuple:
     return (
         record.queue, record.name, record.url, record.method,
-        json.dumps([list(h) for h in record.headers]), record.payload, record.eta, record.created,
+        _headers_to_json(record.headers), record.payload, record.eta, record.created,
         record.target, _retry_to_json(record.retry), record.retry_count, record.execution_count,
         record.first_try, record.last_response, record.tag, record.dispatch_deadline,
         1 if record.in_flight else 0, record.mode,
@@ -150,7 +160,8 @@ def claim(
         f"UPDATE tq_tasks SET in_flight = ?, first_try = COALESCE(first_try, ?) WHERE rowid IN "
         f"(SELECT rid FROM ({' UNION ALL '.join([part] * len(slots))}) ORDER BY eta LIMIT ?)",
         [token, now, *params, limit])
-    claimed = select_tasks(conn, "in_flight = ?", (token,))
+    queues = [q for q, _ in slots]
+    claimed = select_tasks(conn, f"queue IN ({','.join('?' * len(queues))}) AND in_flight = ?", (*queues, token))
     claimed.sort(key=lambda r: r.eta)
     return claimed
 
@@ -162,11 +173,14 @@ def release(conn: sqlite3.Connection, keys: Sequence[Tuple[str, str, float]]) ->
         f"WHERE {KEY_WHERE}", keys)
 
 
-def in_flight_counts(conn: sqlite3.Connection) -> dict:
-    # Claim numbers are positive; naming the index keeps this a lookup of the few in-flight rows
-    # (the planner otherwise scans tq_tasks_due, which costs milliseconds with a 100k backlog).
+def in_flight_counts(conn: sqlite3.Connection, queues: Sequence[str]) -> dict:
+    """Tasks in flight per queue of `queues`: a range of tq_tasks_due per queue (claim numbers
+    are positive), never a scan of the waiting backlog."""
+    if not queues:
+        return {}
     return dict(conn.execute(
-        "SELECT queue, COUNT(*) FROM tq_tasks INDEXED BY tq_tasks_flight WHERE in_flight > 0 GROUP BY queue"))
+        f"SELECT queue, COUNT(*) FROM tq_tasks INDEXED BY tq_tasks_due WHERE queue IN ({','.join('?' * len(queues))}) "
+        "AND in_flight > 0 GROUP BY queue", list(queues)))
 
 
 def earliest_eta(conn: sqlite3.Connection, queues: Sequence[str]) -> Optional[float]:
