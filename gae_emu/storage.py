@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Union
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 DATABASE_FILENAME = "gae-emu.sqlite3"
 PAGE_SIZE = 1024
@@ -130,6 +130,21 @@ class Storage:
         callbacks, self._local.after_commit = self._local.after_commit, []
         for callback in callbacks:
             callback()
+
+    def write(self, sql: str, rows: Sequence[Sequence]) -> None:
+        """Run `sql` once per row, all or nothing: in this thread's open transaction if there is
+        one, else a single row as one statement on its own (SQLite commits a lone statement
+        atomically: one call instead of BEGIN, statement, COMMIT), else in a new transaction."""
+        if len(rows) == 1 and not self.in_transaction():
+            conn = self.connection()
+            self._write_lock.acquire()
+            try:
+                conn.execute(sql, rows[0])
+            finally:
+                self._write_lock.release()
+            return
+        with self.transaction() as conn:
+            conn.executemany(sql, rows)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once this thread's open transaction commits (now if none is open);

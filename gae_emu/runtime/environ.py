@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,6 +39,30 @@ class ServiceIdentity:
     default_hostname: str  # the default service's host:port (DEFAULT_VERSION_HOSTNAME)
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     deployment_id: str = field(default_factory=lambda: str(int(time.time() * 1000)))
+
+    @property
+    def fixed_environ(self) -> Dict[str, str]:
+        """The part of `app_environ` that is the same for every request, worked out once."""
+        cached = self.__dict__.get("_fixed_environ")
+        if cached is None:
+            app = self.app
+            cached = dict(app.env_variables)
+            cached.update(
+                SERVER_SOFTWARE=SERVER_SOFTWARE,
+                APPLICATION_ID=app.app_id,
+                CURRENT_VERSION_ID=f"{app.version}.{self.deployment_id}",
+                CURRENT_MODULE_ID=app.service,
+                DEFAULT_VERSION_HOSTNAME=self.default_hostname,
+                INSTANCE_ID=self.instance_id,
+                AUTH_DOMAIN=DEFAULT_AUTH_DOMAIN,
+                HTTP_X_APPENGINE_COUNTRY="ZZ",
+                HTTP_X_APPENGINE_DEFAULT_VERSION_HOSTNAME=self.default_hostname,
+                HTTP_X_APPENGINE_AUTH_DOMAIN=DEFAULT_AUTH_DOMAIN,
+            )
+            if app.is_python3:
+                cached.update(gae_process_env(self))
+            object.__setattr__(self, "_fixed_environ", cached)  # frozen: set once, like a cache
+        return cached
 
 
 def request_user(environ: dict) -> Optional[User]:
@@ -65,56 +90,44 @@ def is_internal(environ: dict) -> bool:
 
 def strip_untrusted_headers(environ: dict) -> None:
     """Drop App Engine headers an outside client may not set (in place)."""
+    for key in ALWAYS_DROPPED:
+        environ.pop(key, None)
+    if is_internal(environ):
+        return
     user = request_user(environ)
-    trusted = is_internal(environ) or (user is not None and user.is_admin)
-    for key in list(environ):
-        if key in ALWAYS_DROPPED:
-            del environ[key]
-        elif not trusted and (key.startswith("HTTP_X_APPENGINE_") or key.startswith("HTTP_X_GOOGLE_")):
-            del environ[key]
+    if user is not None and user.is_admin:
+        return
+    for key in [k for k in environ if k.startswith(("HTTP_X_APPENGINE_", "HTTP_X_GOOGLE_"))]:
+        del environ[key]
 
 
 def app_environ(environ: dict, service: ServiceIdentity, request_id: str) -> dict:
     """Add the variables and headers App Engine sets for every request to `environ` (in place)."""
-    app = service.app
     user = request_user(environ)
-    version_id = f"{app.version}.{service.deployment_id}"
-    values: Dict[str, str] = dict(app.env_variables)
-    values.update(
-        SERVER_SOFTWARE=SERVER_SOFTWARE,
-        APPLICATION_ID=app.app_id,
-        CURRENT_VERSION_ID=version_id,
-        CURRENT_MODULE_ID=app.service,
-        DEFAULT_VERSION_HOSTNAME=service.default_hostname,
-        INSTANCE_ID=service.instance_id,
+    environ.update(service.fixed_environ)
+    is_admin = "1" if user and user.is_admin else "0"
+    environ.update(
         REQUEST_LOG_ID=request_id,
         REQUEST_ID_HASH=request_id[:8].upper(),
-        AUTH_DOMAIN=DEFAULT_AUTH_DOMAIN,
         USER_EMAIL=user.email if user else "",
         USER_ID=user.user_id if user else "",
         USER_NICKNAME=user.nickname if user else "",
         USER_ORGANIZATION=user.organization if user else "",
-        USER_IS_ADMIN="1" if user and user.is_admin else "0",
-        HTTP_X_APPENGINE_COUNTRY="ZZ",
-        HTTP_X_APPENGINE_DEFAULT_VERSION_HOSTNAME=service.default_hostname,
+        USER_IS_ADMIN=is_admin,
         HTTP_X_APPENGINE_REQUEST_LOG_ID=request_id,
         HTTP_X_APPENGINE_DEV_REQUEST_ID=request_id,
         # appengine-python-standard sends this (preferred over the dev id) as its API ticket; set it
         # too, so a header an administrator's client sent cannot stand in for the request's ticket.
         HTTP_X_APPENGINE_API_TICKET=request_id,
-        HTTP_X_APPENGINE_AUTH_DOMAIN=DEFAULT_AUTH_DOMAIN,
-        HTTP_X_APPENGINE_USER_IS_ADMIN="1" if user and user.is_admin else "0",
+        HTTP_X_APPENGINE_USER_IS_ADMIN=is_admin,
     )
     if user:
-        values.update(
+        environ.update(
             HTTP_X_APPENGINE_USER_EMAIL=user.email,
             HTTP_X_APPENGINE_USER_ID=user.user_id,
             HTTP_X_APPENGINE_USER_NICKNAME=user.nickname,
             HTTP_X_APPENGINE_USER_ORGANIZATION=user.organization,
         )
-    if app.is_python3:
-        values.update(gae_process_env(service))
-    environ.update(values)
     return environ
 
 
@@ -133,8 +146,35 @@ def gae_process_env(service: ServiceIdentity) -> Dict[str, str]:
     }
 
 
+class _RandomBytes:
+    """Bytes from the OS's CSPRNG, read 4 KiB at a time: request ids double as API tickets, so they
+    must not be guessable, and one getrandom call per request (tasks are requests) adds up."""
+
+    def __init__(self, chunk: int = 4096) -> None:
+        self._lock = threading.Lock()
+        self._chunk = chunk
+        self._buffer = b""
+        self._pos = 0
+        if hasattr(os, "register_at_fork"):  # a forked child must not replay the parent's bytes
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._buffer, self._pos = b"", 0
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            if self._pos + n > len(self._buffer):
+                self._buffer, self._pos = os.urandom(max(n, self._chunk)), 0
+            chunk = self._buffer[self._pos:self._pos + n]
+            self._pos += n
+        return chunk
+
+
+_random_bytes = _RandomBytes()
+
+
 def new_request_id() -> str:
-    return os.urandom(20).hex()
+    return _random_bytes.take(20).hex()
 
 
 def internal_environ(method: str, url: str, headers: Iterable[Tuple[str, str]], body: bytes, host: str,

@@ -286,6 +286,9 @@ def test_sigkill_restart_loses_no_task_and_keeps_tombstones(tmp_path: Path) -> N
     with emulator(APP, storage_path=storage) as first:
         added(first, url="/task/before", method="GET", params={"tag": tag + "-before"}, name=before)
         wait_runs(first, tag + "-before", 1)
+        # Its run is recorded by the handler itself, a moment before the queue records the
+        # outcome; a crash in between runs it again (at least once), so wait for the outcome.
+        wait_queue_empty(first, "default")
         kill(first)
 
     due = [uid("due") for _ in range(5)]

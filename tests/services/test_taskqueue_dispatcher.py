@@ -106,3 +106,50 @@ def test_hung_handler_times_out_and_does_not_block_other_queues(svc, run):
     slow = svc.list_tasks("slow")
     assert any(t.retry_count >= 1 and t.last_response == 0 for t in slow)
     release.set()
+
+
+def test_fast_handlers_run_one_at_a_time_and_slow_ones_side_by_side(svc, run):
+    lock = threading.Lock()
+    running = {"now": 0, "most": 0, "count": 0}
+
+    def execute(record):
+        with lock:
+            running["now"] += 1
+            running["most"] = max(running["most"], running["now"])
+        if record.queue == "slow":
+            time.sleep(0.2)
+        with lock:
+            running["now"] -= 1
+            running["count"] += 1
+        return 200
+    d = run(execute, max_workers=8)
+    svc.add([NewTask() for _ in range(100)])
+    assert d.wait_until_idle(10)
+    # No hand-off per task and no herd of woken workers: one worker runs fast tasks back to back
+    # (a second joins only when a task seems slow, e.g. while this thread held the GIL).
+    assert running["count"] == 100 and running["most"] <= 2
+    running.update(most=0)
+    start = time.time()
+    svc.add([NewTask(queue="slow") for _ in range(2)])  # max_concurrent_requests=2
+    svc.add([NewTask() for _ in range(6)])
+    assert d.wait_until_idle(10)
+    # The two sleeping tasks run side by side and the fast ones do not wait behind them.
+    assert time.time() - start < 0.35 and running["most"] >= 3
+
+
+def test_claims_are_spaced_by_claim_gap_while_tasks_stream_in(svc, run):
+    claims = []
+    real = svc.complete_and_claim
+
+    def counting(results, now, limit):
+        claimed = real(results, now, limit)
+        if claimed:
+            claims.append(len(claimed))
+        return claimed
+    svc.complete_and_claim = counting
+    d = run(lambda r: 200, claim_gap=0.02)
+    for _ in range(100):
+        svc.add([NewTask()])
+        time.sleep(0.001)
+    assert d.wait_until_idle(10)
+    assert sum(claims) == 100 and len(claims) < 50  # several adds per claim, not one each

@@ -58,6 +58,51 @@ def test_auto_names_are_long_numbers(svc):
     assert all(len(n) == 20 and n.isdigit() for n in names) and names[0] != names[1]
 
 
+def test_auto_names_ascend_and_start_above_an_earlier_process(svc):
+    earlier = svc.add([NewTask()])[0]
+    later = [svc.add([NewTask()])[0] for _ in range(3)]
+    assert sorted(later) == later and earlier < later[0]
+    assert int(earlier) >= 10**19 + (T0 * 1e6) * 1000  # from the wall clock, not the test's fake one
+
+
+def test_one_auto_named_task_is_one_statement_and_joins_an_open_transaction(svc, storage):
+    statements = []
+    storage.connection().set_trace_callback(statements.append)
+    svc.add([NewTask(payload=b"x")])
+    storage.connection().set_trace_callback(None)
+    assert [s.split()[0] for s in statements] == ["INSERT"]
+    with pytest.raises(RuntimeError):
+        with storage.transaction():
+            svc.add([NewTask(payload=b"rolled back")])
+            raise RuntimeError("roll back")
+    assert [t.payload for t in svc.list_tasks("default")] == [b"x"]
+
+
+def test_complete_and_claim_is_one_transaction(svc, storage, clock):
+    svc.add([NewTask(name=f"t{i}") for i in range(3)])
+    first = svc.claim_due(clock.now, 2)
+    statements = []
+    storage.connection().set_trace_callback(statements.append)
+    second = svc.complete_and_claim([(r, 200) for r in first], clock.now, 10)
+    storage.connection().set_trace_callback(None)
+    assert [r.name for r in second] == ["t2"]
+    assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"]
+    assert [t.name for t in svc.list_tasks("default")] == ["t2"]
+    assert {n for n, _ in svc.tombstones("default")} == {"t0", "t1"}
+
+
+def test_old_databases_lose_the_in_flight_index(tmp_path, clock):
+    from gae_emu.services.taskqueue import store
+    old = Storage(tmp_path / "old.sqlite3")
+    old.connection().executescript(store.SCHEMA + "CREATE INDEX tq_tasks_flight ON tq_tasks (in_flight);")
+    old.close()
+    reopened = Storage(tmp_path / "old.sqlite3")
+    TaskQueueService(reopened, lambda: QUEUES, clock=clock)
+    names = {r[0] for r in reopened.connection().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    reopened.close()
+    assert "tq_tasks_flight" not in names and "tq_tasks_due" in names
+
+
 def test_queued_name_already_exists_then_tombstoned_after_run(svc, clock):
     svc.add([NewTask(name="a")])
     with pytest.raises(errors.TaskAlreadyExistsError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import functools
 import math
 import time
 import urllib.parse
@@ -127,7 +128,10 @@ class _Headers:
         """(name, value) pairs, a repeated header once per value."""
         pairs: List[Tuple[str, str]] = []
         for key, value in self._items.values():
-            values = [value] if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") else list(value)
+            if value.__class__ is str:  # the usual case, first
+                pairs.append((key, value))
+                continue
+            values = [value] if isinstance(value, bytes) or not hasattr(value, "__iter__") else list(value)
             pairs += [(key, v.decode("utf-8") if isinstance(v, bytes) else str(v)) for v in values]
         return pairs
 
@@ -167,6 +171,7 @@ def _eta_posix(eta: Optional[datetime.datetime], countdown: Any, now: float) -> 
     return now
 
 
+@functools.lru_cache(maxsize=256)  # an app adds tasks to a few URLs, over and over
 def _parse_url(url: str) -> Tuple[bool, str, str]:
     """(uses the queue's default URL, relative path, query)."""
     if not url:
@@ -197,9 +202,8 @@ class Task:
                          "target", "url", "dispatch_deadline", "dispatch_deadline_usec", "_size_check"])
 
     def __init__(self, payload: Any = None, **kwargs: Any) -> None:
-        unknown = set(kwargs) - self._KWARGS
-        if unknown:
-            raise TypeError("Invalid arguments: %s" % ", ".join(sorted(unknown)))
+        if not self._KWARGS.issuperset(kwargs):
+            raise TypeError("Invalid arguments: %s" % ", ".join(sorted(set(kwargs) - self._KWARGS)))
         self.__name: Optional[str] = kwargs.get("name")
         if self.__name and not TASK_NAME_RE.match(self.__name):
             raise InvalidTaskNameError(f'The task name does not match expression "{TASK_NAME_PATTERN}"; found {self.__name}')
@@ -302,7 +306,7 @@ class Task:
             return
         environ = apiproxy.request_environ.get() or {}
         try:
-            hostnames = dict(apiproxy.current().hostnames)
+            hostnames = apiproxy.current().hostnames
         except Exception:
             hostnames = {}
         if self.__target is not None and "Host" in self.__headers:
@@ -319,8 +323,7 @@ class Task:
             host = self.__headers["Host"] if "Host" in self.__headers else environ.get("HTTP_HOST")
             if host:
                 self.__headers["Host"] = host
-                by_host = {h: s for s, h in hostnames.items()}
-                service = by_host.get(host)
+                service = next((s for s, h in hostnames.items() if h == host), None)
                 self.__target = DEFAULT_APP_VERSION if service in (None, "default") else service
             else:
                 self.__target = _UNKNOWN_APP_VERSION

@@ -62,7 +62,7 @@ class Dispatcher:
         stall_after: float = 5.0,
         idle_recheck: float = 1.0,
         claim_gap: float = 0.001,
-        slow_after: float = 0.002,
+        slow_after: float = 0.005,
     ) -> None:
         self.service = service
         self.execute = execute
@@ -144,7 +144,8 @@ class Dispatcher:
     def notify(self) -> None:
         """Something may have become due (an add, a "run now", an unpause): look again."""
         with self._cond:
-            self._idle.clear()
+            if self._idle.is_set():
+                self._idle.clear()
             if self._paused:
                 return
             if self._pending:
@@ -210,17 +211,19 @@ class Dispatcher:
     def _wake_workers(self, now: float) -> Optional[float]:
         """Wake an idle worker for pending jobs when no worker will take them soon: none is on
         its way and every running job is older than slow_after (callers hold the lock). Returns
-        when to look again (a young job turning slow), or None."""
+        when to look again while jobs are pending (a job may turn slow by then), or None."""
         if not self._pending:
             return None
         young = [j.started for j in self._running.values()
                  if j.started is not None and not j.abandoned and now - j.started < self.slow_after]
-        if self._waking or young:
-            return min(young) + self.slow_after if young else None
-        if self._idle_workers:
+        if young:
+            return min(young) + self.slow_after
+        if not self._idle_workers:
+            return None  # every worker is busy: a completion or the stall check frees one
+        if not self._waking:
             self._waking += 1
             self._work.notify()
-        return None
+        return now + self.slow_after  # by then the woken worker's job may be slow too
 
     # -- the scheduler ----------------------------------------------------------------------------
 

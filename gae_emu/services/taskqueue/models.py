@@ -51,7 +51,9 @@ def default_url(queue: str) -> str:
 def task_size(method: str, url: str, payload: Optional[bytes], headers: Iterable[Tuple[str, str]]) -> int:
     """A task's size as App Engine's client counts it (B5). `url` is the relative URL as given:
     the client counts an empty one for tasks on the queue's default URL."""
-    header_bytes = sum(len(k) + len(v) + HEADER_SEPARATOR_LENGTH for k, v in headers)
+    header_bytes = 0
+    for key, value in headers:
+        header_bytes += len(key) + len(value) + HEADER_SEPARATOR_LENGTH
     return len(method) + len(payload or b"") + len(url) + header_bytes
 
 

@@ -62,7 +62,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         self.tombstone_ttl = tombstone_ttl
         self.rate_limits = TokenBuckets() if enforce_rates else None
         self._lock = threading.Lock()
-        self._listeners: List[Callable[[], None]] = []
+        self._listeners: Tuple[Callable[[], None], ...] = ()  # replaced, never changed in place
         self._claims = itertools.count(1)
         self._executed: Dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._failures: Dict[str, int] = collections.defaultdict(int)
@@ -84,18 +84,15 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call `listener()` whenever tasks may have become due (adds, "run now")."""
         with self._lock:
-            self._listeners.append(listener)
+            self._listeners += (listener,)
 
     def remove_listener(self, listener: Callable[[], None]) -> None:
         with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+            self._listeners = tuple(x for x in self._listeners if x != listener)
 
     def notify(self) -> None:
         """Wake listeners; a datastore may call this after COMMIT of a transaction with tasks."""
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
+        for listener in self._listeners:
             listener()
 
     # -- adding -----------------------------------------------------------------------------------
@@ -119,6 +116,10 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         records: List[TaskRecord] = prepared  # type: ignore[assignment]
         queue = records[0].queue
         names = [r.name for r, t in zip(records, tasks) if t.name]  # chosen names cannot clash
+        if not names:  # nothing to look up: just the insert (one statement for one task)
+            self.storage.write(store.INSERT_TASK, [store.to_row(r) for r in records])
+            self.storage.after_commit(self.notify)  # wake the dispatcher once the rows are visible
+            return [(r.name, None) for r in records]
         with self._write(conn) as c:
             taken = store.existing_names(c, queue, names) if names else set()
             dead = store.tombstoned_names(c, queue, names, self._tombstone_cutoff(now)) if names else set()

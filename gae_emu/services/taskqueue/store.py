@@ -106,8 +106,11 @@ def key(record: TaskRecord) -> Tuple[str, str, float]:
     return (record.queue, record.name, record.created)
 
 
+INSERT_TASK = f"INSERT INTO tq_tasks ({COLUMNS}) VALUES ({_PLACEHOLDERS})"
+
+
 def insert_tasks(conn: sqlite3.Connection, records: Iterable[TaskRecord]) -> None:
-    conn.executemany(f"INSERT INTO tq_tasks ({COLUMNS}) VALUES ({_PLACEHOLDERS})", [to_row(r) for r in records])
+    conn.executemany(INSERT_TASK, [to_row(r) for r in records])
 
 
 def existing_names(conn: sqlite3.Connection, queue: str, names: Sequence[str]) -> set:

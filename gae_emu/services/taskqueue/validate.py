@@ -94,9 +94,9 @@ def check_target(target: Optional[str], known: Collection[str]) -> None:
 
 
 def prepare(task: NewTask, queue: QueueDef, now: float, max_push_size: int, known_targets: Collection[str]) -> TaskRecord:
-    """The record a task becomes, or a TaskQueueError saying why it cannot be added."""
+    """The record a task becomes, or a TaskQueueError saying why it cannot be added (the queue
+    and the mode were checked for the whole batch by `prepare_all`)."""
     pull = task.is_pull
-    check_mode(queue, pull)
     method = task.method.upper()
     if not pull and method not in PUSH_METHODS:
         raise errors.InvalidRequestError(f"Invalid method: {task.method}")
