@@ -10,7 +10,6 @@ Imports: the standard library only.
 """
 from __future__ import annotations
 
-import collections
 import os
 import sqlite3
 import threading
@@ -23,37 +22,6 @@ PAGE_SIZE = 1024
 WAL_AUTOCHECKPOINT_PAGES = 10000  # about 10 MB of WAL between checkpoints (SQLite's default: 1000)
 
 
-class FairLock:
-    """A lock handed to its waiters in arrival order.
-
-    Writers of one process queue here instead of inside SQLite: SQLite's busy handler sleeps 1, 2,
-    5... ms between retries, and a plain `threading.Lock` lets a thread that writes in a loop (an
-    app deferring thousands of tasks) take it back before a woken waiter gets the GIL, starving
-    the task dispatcher. Here `release()` passes ownership straight to the longest waiter."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._waiters: collections.deque = collections.deque()
-        self._owned = False
-
-    def acquire(self) -> None:
-        with self._mutex:
-            if not self._owned:
-                self._owned = True
-                return
-            turn = threading.Lock()
-            turn.acquire()
-            self._waiters.append(turn)
-        turn.acquire()  # returns once release() hands the lock over
-
-    def release(self) -> None:
-        with self._mutex:
-            if self._waiters:
-                self._waiters.popleft().release()
-            else:
-                self._owned = False
-
-
 class Storage:
     """A SQLite database file with one connection per thread."""
 
@@ -61,6 +29,8 @@ class Storage:
         self.path = str(path)
         self._local = threading.local()
         self._lock = threading.Lock()
+        # Writers of this process queue here rather than inside SQLite, whose busy handler sleeps
+        # 1, 2, 5... ms between retries (it slept hundreds of times in one benchmark drain).
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._schemas: set[str] = set()

@@ -1,42 +1,11 @@
-"""Storage: the write lock hands over in arrival order; `write` is all or nothing."""
+"""Storage: writers of one process take turns; `write` is all or nothing; small pages."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
-from gae_emu.storage import FairLock, Storage
-
-
-def wait_until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.001)
-
-
-def test_fair_lock_goes_to_waiters_in_arrival_order_not_to_the_releaser():
-    lock = FairLock()
-    order = []
-    lock.acquire()
-    threads = []
-    for name in ("b", "c", "d"):
-        def waiter(name=name):
-            lock.acquire()
-            order.append(name)
-            lock.release()
-        t = threading.Thread(target=waiter)
-        t.start()
-        threads.append(t)
-        wait_until(lambda: len(lock._waiters) == len(threads))  # queued before the next one starts
-    lock.release()
-    lock.acquire()  # the releaser asks again at once: it queues behind the three
-    order.append("a")
-    lock.release()
-    for t in threads:
-        t.join(5)
-    assert order == ["b", "c", "d", "a"]
+from gae_emu.storage import Storage
 
 
 def test_writers_of_one_storage_exclude_each_other(tmp_path):
