@@ -119,6 +119,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
 
     from gae_emu.runtime.emulator import Emulator, EmulatorOptions
     from gae_emu.runtime.server import PortInUseError
+    from gae_emu.storage import StorageInUseError
 
     options = EmulatorOptions(
         host=host,
@@ -138,7 +139,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
     emulator = Emulator(configs, options)
     try:
         emulator.start()
-    except PortInUseError as exc:
+    except (PortInUseError, StorageInUseError) as exc:
         emulator.stop()
         raise UserError(str(exc)) from None
     for name, url in emulator.urls.items():

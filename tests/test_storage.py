@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from gae_emu.storage import Storage
+from gae_emu.storage import DATABASE_FILENAME, Storage, StorageInUseError
 
 
 def test_writers_of_one_storage_exclude_each_other(tmp_path):
@@ -46,4 +46,39 @@ def test_new_databases_use_small_pages(tmp_path):
     storage = Storage(tmp_path / "db.sqlite3")
     assert storage.connection().execute("PRAGMA page_size").fetchone() == (1024,)
     assert storage.connection().execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    storage.close()
+
+
+def test_a_second_user_of_the_file_is_refused_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr("gae_emu.storage.LOCK_TIMEOUT", 0.1)
+    first = Storage.in_directory(tmp_path)
+    with pytest.raises(StorageInUseError, match="in use by another process"):
+        Storage.in_directory(tmp_path)
+    with pytest.raises(StorageInUseError):
+        Storage.in_directory(tmp_path, clear=True)  # and its files are left alone
+    assert (tmp_path / DATABASE_FILENAME).exists()
+    first.close()
+    Storage.in_directory(tmp_path).close()  # free again once the owner closed it
+
+
+def test_other_threads_never_see_an_open_transaction(tmp_path):
+    storage = Storage(tmp_path / "db.sqlite3")
+    storage.connection().execute("CREATE TABLE t (k TEXT)")
+    inside, seen = threading.Event(), []
+
+    def reader():
+        inside.wait(5)
+        with storage.read() as conn:  # waits for the transaction to end
+            seen.append(conn.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+    t = threading.Thread(target=reader)
+    t.start()
+    with pytest.raises(RuntimeError):
+        with storage.transaction() as conn:
+            conn.execute("INSERT INTO t VALUES ('uncommitted')")
+            inside.set()
+            t.join(0.2)  # the reader is blocked meanwhile
+            assert seen == []
+            raise RuntimeError("roll back")
+    t.join(5)
+    assert seen == [0]
     storage.close()

@@ -97,5 +97,6 @@ class ServerSet:
     def stop(self) -> None:
         for listener in self.listeners:
             if listener.server is not None:
-                listener.server.shutdown()
+                if listener.thread is not None:  # shutdown() waits forever for a server never started
+                    listener.server.shutdown()
                 listener.server.server_close()

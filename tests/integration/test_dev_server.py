@@ -146,6 +146,17 @@ def test_port_in_use_is_one_line_exit_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_storage_in_use_by_another_server_is_one_line_exit_2(tmp_path):
+    root = make_app(tmp_path / "app")
+    storage = tmp_path / "s"
+    with emulator(root, storage_path=storage):
+        for extra in ((), ("--clear-datastore",)):
+            result = run_cli("dev", str(root), "--no-reload", "--port", "0", "--admin-port", "0",
+                             "--storage-path", str(storage), *extra)
+            assert result.returncode == 2
+            assert "in use by another process" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_sigterm_stops_cleanly(tmp_path):
     root = make_app(tmp_path / "app")
     with emulator(root) as handle:

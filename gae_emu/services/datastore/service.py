@@ -142,13 +142,10 @@ class DatastoreService:
                 data = txn.snapshots[self._touch(txn, key, read=True)].get(codec.path_text(key.path))
                 out.append(codec.decode_entity(key, data) if data is not None else None)
             return out
-        conn = self.storage.connection()
-        out = []
-        for key in keys:
-            row = conn.execute("SELECT data FROM datastore_entities WHERE app=? AND namespace=? AND path=?",
-                               _row_key(key)).fetchone()
-            out.append(codec.decode_entity(key, row[0]) if row else None)
-        return out
+        with self.storage.read() as conn:
+            rows = [conn.execute("SELECT data FROM datastore_entities WHERE app=? AND namespace=? AND path=?",
+                                 _row_key(key)).fetchone() for key in keys]
+        return [codec.decode_entity(key, row[0]) if row else None for key, row in zip(keys, rows)]
 
     def put(self, entities: Sequence[Entity], txn: Optional[Transaction] = None) -> List[Key]:
         """Store entities; incomplete keys get fresh ids (also inside a transaction)."""
@@ -259,7 +256,8 @@ class DatastoreService:
         elif query.kind is not None:
             sql += " AND kind = ?"
             args.append(query.kind)
-        rows = self.storage.connection().execute(sql, args).fetchall()
+        with self.storage.read() as conn:
+            rows = conn.execute(sql, args).fetchall()
         return [codec.decode_entity(codec.key_from_row(app, ns, path), data) for app, ns, path, data in rows]
 
     def run_query(self, query: Query, txn: Optional[Transaction] = None) -> QueryResult:
@@ -272,13 +270,14 @@ class DatastoreService:
     # -- admin ---------------------------------------------------------------------------------
 
     def namespaces(self) -> List[str]:
-        rows = self.storage.connection().execute(
-            "SELECT DISTINCT namespace FROM datastore_entities ORDER BY namespace").fetchall()
+        with self.storage.read() as conn:
+            rows = conn.execute("SELECT DISTINCT namespace FROM datastore_entities ORDER BY namespace").fetchall()
         return [r[0] for r in rows]
 
     def kinds(self, namespace: str = "") -> List[str]:
-        rows = self.storage.connection().execute(
-            "SELECT DISTINCT kind FROM datastore_entities WHERE namespace = ? ORDER BY kind", (namespace,)).fetchall()
+        with self.storage.read() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT kind FROM datastore_entities WHERE namespace = ? ORDER BY kind", (namespace,)).fetchall()
         return [r[0] for r in rows]
 
     def list_entities(self, kind: str, namespace: str = "", offset: int = 0,

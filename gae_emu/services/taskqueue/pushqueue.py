@@ -169,4 +169,5 @@ class PushQueueOps:
 
     def next_eta(self) -> Optional[float]:
         """Earliest eta of a push task not in flight, or None when no push task waits."""
-        return store.earliest_eta(self.storage.connection(), list(self._push_queues()))
+        with self.storage.read() as conn:
+            return store.earliest_eta(conn, list(self._push_queues()))

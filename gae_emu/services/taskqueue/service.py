@@ -245,20 +245,22 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
     # -- reading ----------------------------------------------------------------------------------
 
     def get_task(self, queue: str, name: str) -> Optional[TaskRecord]:
-        rows = store.select_tasks(self.storage.connection(), "queue = ? AND name = ?", (queue, name))
+        with self.storage.read() as conn:
+            rows = store.select_tasks(conn, "queue = ? AND name = ?", (queue, name))
         return rows[0] if rows else None
 
     def list_tasks(self, queue: str, limit: int = 100, offset: int = 0) -> List[TaskRecord]:
         """Tasks of a queue, earliest eta first."""
-        return store.select_tasks(self.storage.connection(), "queue = ? ORDER BY eta, name LIMIT ? OFFSET ?",
-                                  (queue, limit, offset))
+        with self.storage.read() as conn:
+            return store.select_tasks(conn, "queue = ? ORDER BY eta, name LIMIT ? OFFSET ?", (queue, limit, offset))
 
     def tombstones(self, queue: str) -> List[Tuple[str, float]]:
         """Live tombstones of a queue: (name, time it became one), oldest first."""
         cutoff = self._tombstone_cutoff(self.clock())
-        return list(self.storage.connection().execute(
-            "SELECT name, created FROM tq_tombstones WHERE queue = ? AND created >= ? ORDER BY created, name",
-            (queue, cutoff)))
+        with self.storage.read() as conn:
+            return list(conn.execute(
+                "SELECT name, created FROM tq_tombstones WHERE queue = ? AND created >= ? ORDER BY created, name",
+                (queue, cutoff)))
 
     def stats(self) -> Dict[str, QueueStats]:
         """Per queue (configured ones, plus any still holding tasks): counts and recent activity."""
@@ -268,9 +270,10 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
             q.name: QueueStats(queue=q.name, mode=q.mode, rate=q.rate, max_concurrent_requests=q.max_concurrent_requests)
             for q in config.queues
         }
-        rows = self.storage.connection().execute(
-            "SELECT queue, MIN(mode), COUNT(*), MIN(CASE WHEN in_flight = 0 THEN eta END), "
-            "SUM(in_flight != 0), SUM(in_flight = 0 AND retry_count > 0) FROM tq_tasks GROUP BY queue")
+        with self.storage.read() as conn:
+            rows = conn.execute(
+                "SELECT queue, MIN(mode), COUNT(*), MIN(CASE WHEN in_flight = 0 THEN eta END), "
+                "SUM(in_flight != 0), SUM(in_flight = 0 AND retry_count > 0) FROM tq_tasks GROUP BY queue").fetchall()
         for queue, mode, count, oldest, in_flight, retrying in rows:
             stats = result.setdefault(queue, QueueStats(queue=queue, mode=mode))
             stats.tasks, stats.oldest_eta, stats.in_flight = count, oldest, int(in_flight or 0)
