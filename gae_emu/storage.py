@@ -48,7 +48,8 @@ class Storage:
         self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=LOCK_TIMEOUT)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=LOCK_TIMEOUT,
+                               cached_statements=512)  # one connection runs every service's statements
         try:
             # Every commit writes each page it changed to the WAL: small pages make the one-row
             # commits of task adds cheap (this applies to a new database only).
