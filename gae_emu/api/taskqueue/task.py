@@ -103,9 +103,7 @@ class _Headers:
     """Case-insensitive headers that keep the case they were first written with."""
 
     def __init__(self, initial: Optional[Dict[str, Any]] = None) -> None:
-        self._items: Dict[str, Tuple[str, Any]] = {}
-        for k, v in (initial or {}).items():
-            self[k] = v
+        self._items: Dict[str, Tuple[str, Any]] = {k.lower(): (k, v) for k, v in (initial or {}).items()}
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._items[key.lower()] = (key, value)
@@ -117,9 +115,7 @@ class _Headers:
         return isinstance(key, str) and key.lower() in self._items
 
     def setdefault(self, key: str, value: Any) -> Any:
-        if key not in self:
-            self[key] = value
-        return self[key]
+        return self._items.setdefault(key.lower(), (key, value))[1]
 
     def as_dict(self) -> Dict[str, Any]:
         return {k: v for k, v in self._items.values()}

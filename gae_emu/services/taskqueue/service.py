@@ -110,7 +110,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         tasks = list(tasks)
         now = self.clock()
         prepared = validate.prepare_all(
-            tasks, self.queue_config(), now, self.max_task_size, set(self.known_targets()))
+            tasks, self.queue_config(), now, self.max_task_size, tuple(self.known_targets()))
         if any(isinstance(p, errors.TaskQueueError) for p in prepared):
             return [(None, p) if isinstance(p, errors.TaskQueueError) else (None, None) for p in prepared]
         records: List[TaskRecord] = prepared  # type: ignore[assignment]
@@ -169,7 +169,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
             raise errors.TransactionalRequestTooLargeError(
                 f"Transactional request size must be less than {MAX_TRANSACTIONAL_REQUEST_SIZE_BYTES}.")
         now = self.clock()
-        prepared = validate.prepare_all(tasks, self.queue_config(), now, self.max_task_size, set(self.known_targets()))
+        prepared = validate.prepare_all(tasks, self.queue_config(), now, self.max_task_size, tuple(self.known_targets()))
         error = errors.first_error([(None, p if isinstance(p, errors.TaskQueueError) else None) for p in prepared])
         if error is not None:
             raise error
