@@ -177,6 +177,18 @@ def new_request_id() -> str:
     return _random_bytes.take(20).hex()
 
 
+_CGI_NAMES: Dict[str, str] = {}  # header name as sent -> environ key; tasks repeat a few names
+
+
+def _cgi_name(header: str) -> str:
+    name = header.upper().replace("-", "_")
+    if name not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        name = "HTTP_" + name
+    if len(_CGI_NAMES) < 1024:
+        _CGI_NAMES[header] = name
+    return name
+
+
 def internal_environ(method: str, url: str, headers: Iterable[Tuple[str, str]], body: bytes, host: str,
                      remote_addr: str) -> dict:
     """The WSGI environ of a request the emulator makes itself (a task, cron): no socket, and
@@ -203,11 +215,9 @@ def internal_environ(method: str, url: str, headers: Iterable[Tuple[str, str]], 
         INTERNAL_KEY: True,
     }
     for key, value in headers:
-        cgi_name = key.upper().replace("-", "_")
+        cgi_name = _CGI_NAMES.get(key) or _cgi_name(key)
         if cgi_name == "CONTENT_LENGTH":
             continue
-        if cgi_name != "CONTENT_TYPE":
-            cgi_name = "HTTP_" + cgi_name
         environ[cgi_name] = f"{environ[cgi_name]},{value}" if cgi_name in environ else value
     environ["HTTP_HOST"] = host
     return environ

@@ -59,6 +59,7 @@ class _AppVersion:
 
 
 DEFAULT_APP_VERSION = _AppVersion("<DefaultApplicationVersion>")
+_Queue: Any = None  # queue.Queue, once Task.add first needs it
 _UNKNOWN_APP_VERSION = _AppVersion("<UnknownApplicationVersion>")
 
 
@@ -428,8 +429,11 @@ class Task:
         return self.__deleted
 
     def add(self, queue_name: str = "default", transactional: bool = False) -> "Task":
-        from .queue import Queue  # queue.py imports this module
-        return Queue(queue_name).add(self, transactional)
+        global _Queue
+        if _Queue is None:  # an import per add costs about a microsecond
+            from .queue import Queue  # queue.py imports this module
+            _Queue = Queue
+        return _Queue(queue_name).add(self, transactional)
 
     def extract_params(self) -> Dict[str, Any]:
         query = self.__payload.decode("utf-8") if self.__method in ("PULL", "POST") and self.__payload else \
