@@ -10,7 +10,7 @@ One connection serves every thread, in locking_mode=EXCLUSIVE: the process takes
 once and keeps the WAL index in its own memory, so a commit makes no lock calls at all (on this
 kind of machine those were about 6 of a one-row commit's 15 system calls). A re-entrant lock lets
 one thread at a time use the connection, so no thread sees another's open transaction. A second
-process on the same storage folder gets `StorageInUseError` at once.
+process on the same storage folder gets `StorageInUseError` within LOCK_TIMEOUT seconds.
 
 Durability: WAL with synchronous=NORMAL survives a process crash (SIGKILL) without losing a committed
 transaction; only a power loss can drop the last few commits.

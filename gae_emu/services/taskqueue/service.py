@@ -121,8 +121,8 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
             self.storage.after_commit(self.notify)  # wake the dispatcher once the rows are visible
             return [(r.name, None) for r in records]
         with self._write(conn) as c:
-            taken = store.existing_names(c, queue, names) if names else set()
-            dead = store.tombstoned_names(c, queue, names, self._tombstone_cutoff(now)) if names else set()
+            taken = store.existing_names(c, queue, names)
+            dead = store.tombstoned_names(c, queue, names, self._tombstone_cutoff(now))
             results: List[AddResult] = []
             for record in records:
                 if record.name in taken:
