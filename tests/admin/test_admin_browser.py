@@ -21,6 +21,7 @@ if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
     pytest.skip("headless Chromium needs /usr/bin/chromium and /usr/bin/chromedriver "
                 "(apt-get install -y chromium chromium-driver)", allow_module_level=True)
 
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
@@ -46,11 +47,24 @@ def browser() -> Iterator["webdriver.Chrome"]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def gone(element: WebElement):
+    """A wait condition: `element` left the document. Chromium reports a replaced page's node as
+    stale, or (mid-navigation) as 'does not belong to the document'; both mean gone."""
+    def check(driver: "webdriver.Chrome") -> bool:
+        try:
+            return expected_conditions.staleness_of(element)(driver)
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+    return check
+
+
 def click(driver: "webdriver.Chrome", element: WebElement) -> None:
     """Click a link or submit button and wait until the next page has replaced this one."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 15).until(gone(page))
     WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
