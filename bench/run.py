@@ -490,7 +490,7 @@ def write_results(path: Path, table: str, g: Dict[str, Any], peers: Dict[str, An
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="tasks per drain (default 5000)")
-    parser.add_argument("--repeat", type=int, default=3, help="drains per system; the median is shown (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="drains per system; the median is shown (default 5)")
     parser.add_argument("--tries", type=int, default=200, help="latency tries (default 200)")
     parser.add_argument("--max-gap", type=float, default=0.25, help="largest random idle gap between latency tries, s")
     parser.add_argument("--backlog", type=int, default=100_000, help="far-future tasks queued for the scale test")

@@ -66,8 +66,10 @@ class TaskDelivery:
         host = self.hostnames.get(service, "localhost")
         environ = internal_environ(task.method, url, self.headers_for(task), task.payload, host, TASK_SOURCE_IP)
         response = router.handle(environ)
-        log.debug("task %s/%s %s %s -> %s", task.queue, task.name, task.method, url, response.status_code)
-        return response.status_code
+        status = response.status_code
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("task %s/%s %s %s -> %s", task.queue, task.name, task.method, url, status)
+        return status
 
     @staticmethod
     def headers_for(task: TaskRecord) -> List[Tuple[str, str]]:

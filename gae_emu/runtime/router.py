@@ -136,24 +136,21 @@ class ServiceRouter:
         try:
             with apiproxy.serving(environ), live:
                 status, headers, body = call_buffered(wsgi_app, environ)
+            return BufferedResponse(status, headers, body)  # a malformed status line is the app's error too
         except Exception:
             log.exception("Uncaught exception in %s for %s %s", handler.script, environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             return _error_page("The server encountered an error and could not complete your request.")
-        return BufferedResponse(status, headers, body)
 
 
 class BufferedResponse:
     """A script's whole answer, passed on as it is: cheaper than building a werkzeug Response for
     every request (tasks are requests too). Quacks like one where the router's callers look."""
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("status", "headers", "body", "status_code")
 
     def __init__(self, status: str, headers: list, body: bytes) -> None:
         self.status, self.headers, self.body = status, headers, body
-
-    @property
-    def status_code(self) -> int:
-        return int(self.status.split(" ", 1)[0])
+        self.status_code = int(status.split(" ", 1)[0])
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         headers = list(self.headers)
