@@ -21,6 +21,9 @@ import json, os
 def app(environ, start_response):
     if environ["PATH_INFO"] == "/boom":
         raise RuntimeError("boom")
+    if environ["PATH_INFO"] == "/bad-status":
+        start_response("OK", [])
+        return [b"no status code"]
     start_response("200 OK", [("Content-Type", "application/json")])
     seen = {k: v for k, v in environ.items() if isinstance(v, str)}
     return [json.dumps(seen).encode()]

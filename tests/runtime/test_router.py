@@ -141,6 +141,12 @@ def test_an_app_that_raises_gets_500_and_the_server_keeps_serving(make_router, c
     assert client.get("/other").status_code == 200
 
 
+def test_a_malformed_status_line_is_the_apps_error(make_router, client_for, caplog):
+    client = client_for(make_router(APP))
+    assert client.get("/bad-status").status_code == 500
+    assert "ValueError" in caplog.text and "/bad-status" in caplog.text
+
+
 def test_no_handler_is_404(make_router, client_for):
     client = client_for(make_router(APP.replace("- url: /.*\n  script: main.app\n", "")))
     assert client.get("/nothing-here").status_code == 404
