@@ -7,8 +7,10 @@ login page cannot be used as an open redirect.
 """
 from __future__ import annotations
 
+import re
 from html import escape
-from urllib.parse import urlsplit
+from typing import Optional, Tuple
+from urllib.parse import quote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
@@ -30,16 +32,59 @@ FORM = """<!doctype html>
 """
 
 
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Characters a Location header may carry as they are; anything else is percent-encoded.
+_LOCATION_SAFE = "/?#&=;:@!$'()*+,%-._~[]"
+
+
+def _browser_normal(target: str) -> str:
+    """The URL as a browser reads it (WHATWG URL parsing): tabs and newlines anywhere are dropped,
+    leading and trailing controls and spaces are trimmed, and a backslash is a slash."""
+    target = re.sub(r"[\t\n\r]", "", target).strip("".join(map(chr, range(0x21))))
+    return target.replace("\\", "/")
+
+
+def _origin(scheme: str, netloc: str) -> Optional[Tuple[str, str, int]]:
+    """(scheme, host, port) of an authority, or None if it is malformed or carries user info."""
+    if "@" in netloc:
+        return None
+    try:
+        parts = urlsplit(f"{scheme}://{netloc}")
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return scheme.lower(), parts.hostname.lower(), port or _DEFAULT_PORTS.get(scheme.lower(), 0)
+
+
+def safe_continue(target: Optional[str], request_scheme: str, request_host: str) -> str:
+    """Where `continue=` may send the browser: a path on this site, or an absolute http(s) URL
+    whose scheme, host and port are the request's. Anything else (`//evil`, `////evil`,
+    `/\\evil`, `http:evil`, `http:///evil`, `javascript:`...) becomes `/`, so the login page
+    is never an open redirect."""
+    target = _browser_normal(target or "")
+    if not target:
+        return "/"
+    scheme = _SCHEME_RE.match(target)
+    if scheme:
+        rest = target[scheme.end():]
+        # Browsers skip any number of slashes after a special scheme (`http:evil`, `http:///evil`),
+        # so only the exact `scheme://authority` form has an authority we can check.
+        if not rest.startswith("//") or rest.startswith("///"):
+            return "/"
+        authority = re.split(r"[/?#]", rest[2:], maxsplit=1)[0]
+        wanted = _origin(request_scheme, request_host)
+        if wanted is None or _origin(scheme.group(1), authority) != wanted:
+            return "/"
+    elif not target.startswith("/") or target.startswith("//"):
+        return "/"  # relative paths and protocol-relative `//host` are not same-site paths
+    return quote(target, safe=_LOCATION_SAFE)
+
+
 def _safe_continue(request: Request) -> str:
-    target = request.values.get("continue") or "/"
-    parts = urlsplit(target)
-    if parts.scheme and parts.scheme not in ("http", "https"):
-        return "/"
-    if parts.netloc and parts.netloc.lower() != request.host.lower() and not parts.netloc.lower().endswith(
-        "." + request.host.lower()
-    ):
-        return "/"
-    return target
+    return safe_continue(request.values.get("continue"), request.scheme, request.host)
 
 
 def _redirect(location: str) -> Response:
