@@ -41,7 +41,8 @@ setup(
     include_package_data=True,
     install_requires=["werkzeug>=2.2", "pyyaml>=5.4", "click>=8.0"],
     extras_require={
-        "test": ["pytest>=7", "setuptools>=64", "wheel", "selenium>=4.10", "appengine-python-standard>=1.1", "flask"],
+        "test": ["pytest>=7", "setuptools>=64", "wheel", "selenium>=4.10", "appengine-python-standard>=1.1", "flask",
+                 "hypothesis>=6.100"],
         "google": ["appengine-python-standard>=1.1"],
         "bench": ["huey", "dramatiq[redis]", "redis"],
     },

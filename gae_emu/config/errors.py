@@ -12,6 +12,14 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Union
 
 
+def printable(text: str) -> str:
+    """`text` with control characters, lone surrogates and other unprintables escaped (`\\x1b`,
+    `\\ud800`), so a key copied from a broken file cannot garble or break the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One located mistake; line and column are 1-based, either may be unknown (None)."""
@@ -29,8 +37,8 @@ class Problem:
             if self.column is not None:
                 where += f":{self.column}"
         if self.key_path:
-            return f"{where}: {self.key_path}: {self.message}"
-        return f"{where}: {self.message}"
+            return f"{where}: {printable(self.key_path)}: {printable(self.message)}"
+        return f"{where}: {printable(self.message)}"
 
 
 class ConfigError(Exception):

@@ -52,6 +52,17 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self.bad_keys: List[Mark] = []
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """PyYAML's, with a constructor's stray exception (`!!timestamp 2001-01-011` raises
+        AttributeError, `!!float` on a huge value OverflowError...) turned into a located error."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any constructor failure is the file's mistake
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}", node.start_mark) from exc
+
     def construct_located_map(self, node: yaml.MappingNode) -> YamlMap:
         self.flatten_mapping(node)  # resolves `<<:` merge keys first, as SafeLoader does
         result = YamlMap()
@@ -81,6 +92,45 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_located_map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_located_list)
+
+# Config files are a few KiB; the limit keeps a mistaken path (a log, a dump) from being parsed.
+MAX_FILE_BYTES = 1024 * 1024
+# Collections nested deeper than this are refused before PyYAML's recursive parser sees them.
+MAX_DEPTH = 64
+# What YAML 1.1 forbids in a stream (PyYAML's Reader.NON_PRINTABLE), surrogates included.
+_NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]")
+_OPENERS = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
+            yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+_CLOSERS = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _text_mark(text: str, index: int) -> Mark:
+    line_start = text.rfind("\n", 0, index) + 1
+    return Mark(text.count("\n", 0, index) + 1, index - line_start + 1)
+
+
+def _byte_mark(raw: bytes, index: int) -> Mark:
+    """Line and column (in characters) of a byte offset of a file that is UTF-8 up to there."""
+    return _text_mark(raw[:index].decode("utf-8", "replace"), len(raw[:index].decode("utf-8", "replace")))
+
+
+def _check_depth(scanner: yaml.SafeLoader) -> None:
+    """Refuse nesting deeper than MAX_DEPTH from the token stream (the scanner is iterative, the
+    parser and constructor are recursive), reporting where the limit is crossed."""
+    depth = 0
+    try:
+        while scanner.check_token():
+            token = scanner.get_token()
+            if isinstance(token, _OPENERS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise yaml.MarkedYAMLError(problem=f"nested too deeply (more than {MAX_DEPTH} levels)",
+                                               problem_mark=token.start_mark)
+            elif isinstance(token, _CLOSERS):
+                depth -= 1
+    finally:
+        scanner.dispose()
+
 
 
 def describe(value: Any) -> str:
@@ -126,34 +176,58 @@ class Source:
             raise ConfigError(sorted(self.problems, key=lambda p: (files.index(p.path), p.line or 0, p.column or 0)))
 
     def load(self) -> "MapView":
-        """Parse the file; a missing, unreadable, empty or malformed file raises ConfigError at once
-        (with every problem recorded so far, as the problem list may be shared with other files)."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            self._fail(None, "no such file")
-        except IsADirectoryError:
-            self._fail(None, "is a directory, not a YAML file")
-        except (OSError, UnicodeDecodeError) as exc:
-            self._fail(None, f"cannot read: {exc}")
-        loader = _Loader(text)
-        try:
-            data = loader.get_single_data()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = Mark(mark.line + 1, mark.column + 1) if mark else None
-            self._fail(where, f"YAML syntax error: {exc.problem or exc.context or 'invalid YAML'}")
-        except yaml.YAMLError as exc:  # e.g. a reader error: bad control characters
-            self._fail(None, f"YAML error: {exc}")
-        finally:
-            loader.dispose()
-        for mark in loader.bad_keys:
-            self.error(mark, "", "keys must be plain names, not lists or mappings")
+        """Parse the file; a missing, unreadable, oversized, undecodable, empty or malformed file
+        raises ConfigError at once (with every problem recorded so far, as the problem list may be
+        shared with other files). Nothing else escapes: whatever bytes the file holds, the result
+        is a MapView or a located ConfigError."""
+        data = self._parse(self._read_text())
         if data is None:
             self._fail(None, "file is empty")
         if not isinstance(data, YamlMap):
             self._fail(Mark(1, 1), f"expected a mapping of keys at the top level, got {describe(data)}")
         return MapView(self, data, "")
+
+    def _read_text(self) -> str:
+        try:
+            with self.path.open("rb") as handle:
+                raw = handle.read(MAX_FILE_BYTES + 1)
+        except FileNotFoundError:
+            self._fail(None, "no such file")
+        except IsADirectoryError:
+            self._fail(None, "is a directory, not a YAML file")
+        except OSError as exc:
+            self._fail(None, f"cannot read: {exc.strerror or exc}")
+        if len(raw) > MAX_FILE_BYTES:
+            self._fail(None, f"file is larger than {MAX_FILE_BYTES // 1024} KiB, the limit for a config file")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._fail(_byte_mark(raw, exc.start), f"invalid UTF-8 (byte 0x{raw[exc.start]:02x}); "
+                       "config files must be UTF-8 text")
+        bad = _NON_PRINTABLE.search(text)
+        if bad:
+            self._fail(_text_mark(text, bad.start()), f"control character U+{ord(bad.group()):04X} is not "
+                       "allowed in YAML (only tab, newline and carriage return are)")
+        return text.lstrip("\ufeff")
+
+    def _parse(self, text: str) -> Any:
+        loader = _Loader(text)
+        try:
+            _check_depth(_Loader(text))
+            data = loader.get_single_data()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = Mark(mark.line + 1, mark.column + 1) if mark else None
+            self._fail(where, f"YAML syntax error: {exc.problem or exc.context or 'invalid YAML'}")
+        except yaml.YAMLError as exc:  # not expected after the checks above; still one located line
+            self._fail(None, f"YAML error: {exc}")
+        except RecursionError:  # _check_depth bounds nesting, so only a pathological file gets here
+            self._fail(None, f"nested too deeply (more than {MAX_DEPTH} levels)")
+        finally:
+            loader.dispose()
+        for mark in loader.bad_keys:
+            self.error(mark, "", "keys must be plain names, not lists or mappings")
+        return data
 
     def _fail(self, mark: Optional[Mark], message: str) -> NoReturn:
         self.error(mark, "", message)
