@@ -13,8 +13,10 @@ byte for byte, and `gae_emu.ext.db` reads the same entity as typed values:
   meaning: `gae_emu.ext.db` then reads the raw compressed bytes, as App Engine's db does;
 - a reference value is a `Key` (incomplete ones too); the entity group is always the key's root.
 
-Not supported yet (refused with BAD_REQUEST, never silently dropped): point (GeoPt) and user values,
-other `meaning_uri`s. EntityProto's `owner`, `kind` and `kind_uri` and Property `stashed`/`computed`
+- a point is a `GeoPt` (x = latitude, y = longitude); a user is a `UserValue` with every field the
+  client sent (the service derives its `obfuscated_gaiaid` from the email, as Google's stub does).
+
+Not supported (refused with BAD_REQUEST, never silently dropped): `meaning_uri`s other than ZLIB. EntityProto's `owner`, `kind` and `kind_uri` and Property `stashed`/`computed`
 (unused by ndb and db) are ignored.
 
 Imports: the standard library, `gae_emu.services.datastore`, this package's `protos`.
@@ -25,12 +27,17 @@ import datetime
 from typing import Any, Dict, List, Optional, Tuple
 
 from gae_emu.apiserver.protos import pb
-from gae_emu.services.datastore import BadRequestError, Entity, Key, Meaning, Property, Value
+from gae_emu.services.datastore import (
+    BadRequestError, Entity, GeoPt, Key, Meaning, Property, UserValue, Value,
+)
 from gae_emu.services.datastore.entities import datetime_to_usec, usec_to_datetime
 
 ZLIB_MEANING_FLAG = 1 << 20  # far above entity.proto's meanings; kept only by this module
 ZLIB_URI = "ZLIB"
 BYTE_MEANINGS = {Meaning.BLOB, Meaning.BYTESTRING, Meaning.ENTITY_PROTO}
+# UserValue's optional wire fields, and the UserValue attribute each one fills.
+_USER_FIELDS = {"nickname": "nickname", "obfuscated_gaiaid": "user_id",
+                "federated_identity": "federated_identity", "federated_provider": "federated_provider"}
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -105,9 +112,12 @@ def value_from_pb(prop: Any, indexed: bool) -> Value:
     elif v.HasField("referencevalue"):
         ref = v.referencevalue
         data = Key.build(ref.app, ref.name_space, _elements_to_path(ref.pathelement))
-    elif v.HasField("pointvalue") or v.HasField("uservalue"):
-        kind = "GeoPt (point)" if v.HasField("pointvalue") else "User"
-        raise BadRequestError(f"property {prop.name}: {kind} values are not supported by gae-emu yet")
+    elif v.HasField("pointvalue"):
+        data = GeoPt(v.pointvalue.x, v.pointvalue.y)
+    elif v.HasField("uservalue"):
+        u = v.uservalue
+        optional = {attr: getattr(u, field) if u.HasField(field) else None for field, attr in _USER_FIELDS.items()}
+        data = UserValue(u.email, u.auth_domain, gaiaid=u.gaiaid, **optional)
     # Value() directly, not make_value(): the wire's meaning and flags are kept as they came.
     return Value(data, meaning, indexed)
 
@@ -143,6 +153,14 @@ def _fill_value(prop: Any, name: str, multiple: bool, value: Value) -> None:
         if data.namespace():
             ref.name_space = data.namespace()
         _fill_elements(ref.pathelement.add, data.path)
+    elif isinstance(data, GeoPt):
+        out.pointvalue.x, out.pointvalue.y = data.lat, data.lon
+    elif isinstance(data, UserValue):
+        user = out.uservalue
+        user.email, user.auth_domain, user.gaiaid = data.email, data.auth_domain, data.gaiaid
+        for field, attr in _USER_FIELDS.items():
+            if getattr(data, attr) is not None:
+                setattr(user, field, getattr(data, attr))
     else:
         raise BadRequestError(f"property {name}: cannot send a {type(data).__name__} value")
 

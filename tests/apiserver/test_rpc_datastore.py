@@ -194,7 +194,17 @@ def test_bad_requests_are_application_error_1(rpc):
     projection.property_name.append("n")
     assert "projection" in rpc.app_error("datastore_v3", "RunQuery", projection).detail
     assert rpc.app_error("datastore_v3", "Commit", pb().datastore.Transaction(handle=999999, app=APP_ID)).code == 1
-    geo = simple_entity("Geo", "g")
-    point = geo.property.add(name="where", multiple=False).value.pointvalue
-    point.x, point.y = 1.0, 2.0
-    assert "GeoPt" in rpc.app_error("datastore_v3", "Put", put_request(geo)).detail
+
+
+def test_a_user_value_keeps_every_field_and_gets_the_stubs_user_id(rpc):
+    from gae_emu.services.users import user_id_for
+
+    entity = simple_entity("U", "u")
+    user = entity.property.add(name="who", multiple=False).value.uservalue
+    user.email, user.auth_domain, user.gaiaid, user.nickname = "Fed@Example.com", "example.com", 0, "fed"
+    user.obfuscated_gaiaid, user.federated_identity, user.federated_provider = "forged", "https://id/f", "id"
+    rpc.ok("datastore_v3", "Put", put_request(entity), pb().datastore.PutResponse)
+    got = get(rpc, entity.key).entity[0].entity.property[0].value.uservalue
+    assert (got.email, got.auth_domain, got.nickname, got.federated_identity, got.federated_provider) == (
+        "Fed@Example.com", "example.com", "fed", "https://id/f", "id")
+    assert got.obfuscated_gaiaid == user_id_for("fed@example.com")

@@ -8,7 +8,7 @@ Modules: `errors` (domain errors, once), `reference` (Reference protobuf codec f
 Imports: the standard library and `gae_emu.storage`; no HTTP.
 """
 from gae_emu.services.datastore.entities import (
-    Blob, ByteString, Entity, Meaning, Property, Text, Value, make_property, value_order,
+    Blob, ByteString, Entity, GeoPt, Meaning, Property, Text, UserValue, Value, make_property, value_order,
 )
 from gae_emu.services.datastore.errors import (
     BadArgumentError, BadFilterError, BadKeyError, BadPropertyError, BadQueryError, BadRequestError,
@@ -24,7 +24,7 @@ from gae_emu.services.datastore.transactions import (
 )
 
 __all__ = [
-    "Blob", "ByteString", "Entity", "Meaning", "Property", "Text", "Value", "make_property", "value_order",
+    "Blob", "ByteString", "Entity", "GeoPt", "UserValue", "Meaning", "Property", "Text", "Value", "make_property", "value_order",
     "BadArgumentError", "BadFilterError", "BadKeyError", "BadPropertyError", "BadQueryError",
     "BadRequestError", "BadValueError", "CommittedButStillApplying", "EntityNotFoundError", "Error",
     "ErrorCode", "InternalError", "NeedIndexError", "QueryNotFoundError", "Rollback", "Timeout",

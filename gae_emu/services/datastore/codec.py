@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime
 import json
 from typing import Any, List, Tuple
 
 from gae_emu.services.datastore.entities import (
-    Entity, Property, Value, datetime_to_usec, usec_to_datetime,
+    Entity, GeoPt, Property, UserValue, Value, datetime_to_usec, usec_to_datetime,
 )
 from gae_emu.services.datastore.errors import BadRequestError
 from gae_emu.services.datastore.keys import Key, Path
@@ -39,6 +40,10 @@ def encode_data(data: Any) -> List[Any]:
         return ["d", datetime_to_usec(data)]
     if isinstance(data, Key):
         return ["k", [data.app(), data.namespace(), path_to_json(data.path)]]
+    if isinstance(data, GeoPt):
+        return ["g", [repr(data.lat), repr(data.lon)]]
+    if isinstance(data, UserValue):
+        return ["u", dataclasses.asdict(data)]
     raise TypeError("cannot serialize %r" % (data,))
 
 
@@ -55,6 +60,10 @@ def decode_data(item: List[Any]) -> Any:
     if tag == "k":
         app, namespace, path = payload
         return Key.build(app, namespace, path_from_json(path))
+    if tag == "g":
+        return GeoPt(float(payload[0]), float(payload[1]))
+    if tag == "u":
+        return UserValue(**payload)
     raise ValueError("unknown value tag %r" % (tag,))
 
 

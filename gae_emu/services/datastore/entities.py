@@ -2,19 +2,24 @@
 
 An `Entity` is a key plus named `Property`s; a property holds one `Value` (or several, when
 `multiple`), and each value keeps what EntityProto keeps: its Python type (None, int, bool, float,
-str, bytes, datetime, Key), its `meaning` (TEXT vs a plain string, BLOB vs BYTESTRING, GD_WHEN for a
+str, bytes, datetime, Key, GeoPt, UserValue), its `meaning` (TEXT vs a plain string, BLOB vs BYTESTRING, GD_WHEN for a
 datetime, ...) and whether it is `indexed`. Nothing is lost between a put and a get, so a wire
 front end can hand the same entity back to Google's library byte for byte.
 
-`value_order` is App Engine's cross-type order (the order of PropertyValue's fields): null <
-integers and datetimes < booleans < byte and unicode strings < doubles < keys.
+`value_order` is App Engine's cross-type order (the order of PropertyValue's fields, as Google's
+stub computes it in `datastore_types.PropertyValueToKeyValue`): null < integers and datetimes <
+booleans < byte and unicode strings < doubles < points < users < keys. Doubles sort by their IEEE
+bytes made sortable, so -0.0 sorts before 0.0 and NaN after +inf, as the index stores them.
 
 Imports: the standard library, `.errors`, `.keys`.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
+import math
+import struct
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -63,11 +68,61 @@ class ByteString(bytes):
     """A short, indexed byte string (meaning BYTESTRING)."""
 
 
+@dataclass(frozen=True)
+class GeoPt:
+    """A geographical point (PropertyValue.pointvalue: x = latitude, y = longitude).
+
+    Kept as sent, as Google's stub keeps it: range checks are the client library's (`check()`).
+    """
+
+    lat: float
+    lon: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lat", float(self.lat))
+        object.__setattr__(self, "lon", float(self.lon))
+
+    def check(self) -> "GeoPt":
+        """This point, or BadValueError when it is off the globe (datastore_types.GeoPt's rule)."""
+        if math.isnan(self.lat) or not -90 <= self.lat <= 90:
+            raise BadValueError("Latitude must be between -90 and 90; received %r" % (self.lat,))
+        if math.isnan(self.lon) or not -180 <= self.lon <= 180:
+            raise BadValueError("Longitude must be between -180 and 180; received %r" % (self.lon,))
+        return self
+
+    def __str__(self) -> str:
+        return "%s,%s" % (self.lat, self.lon)
+
+
+@dataclass(frozen=True)
+class UserValue:
+    """A user as the datastore stores it (PropertyValue.uservalue); None = field absent.
+
+    `user_id` is the wire's `obfuscated_gaiaid`; the service derives it from the email on every
+    write and query, as Google's stub does (`SynthesizeUserId`), so a user filters equal to itself
+    whatever id the client sent.
+    """
+
+    email: str
+    auth_domain: str = "gmail.com"
+    nickname: Optional[str] = None
+    gaiaid: int = 0
+    user_id: Optional[str] = None
+    federated_identity: Optional[str] = None
+    federated_provider: Optional[str] = None
+
+    def sort_key(self) -> Tuple[Tuple[int, Any], ...]:
+        """Present fields as (field number, value), as the stub orders users."""
+        fields = ((9, self.email), (10, self.auth_domain), (11, self.nickname), (18, self.gaiaid),
+                  (19, self.user_id), (21, self.federated_identity), (22, self.federated_provider))
+        return tuple(f for f in fields if f[1] is not None)
+
+
 # Types whose values App Engine never indexes, and the meaning each type implies.
 _UNINDEXED_TYPES = (Text, Blob)
 _TYPE_MEANINGS: Tuple[Tuple[type, Meaning], ...] = (
     (Text, Meaning.TEXT), (Blob, Meaning.BLOB), (ByteString, Meaning.BYTESTRING),
-    (datetime.datetime, Meaning.GD_WHEN),
+    (datetime.datetime, Meaning.GD_WHEN), (GeoPt, Meaning.GEORSS_POINT),
 )
 _MEANING_TYPES = {Meaning.TEXT: Text, Meaning.BLOB: Blob, Meaning.BYTESTRING: ByteString}
 
@@ -97,7 +152,22 @@ def normalize_data(name: str, data: Any) -> Any:
         if not data.has_id_or_name():
             raise BadValueError("Incomplete key found for reference property %s." % name)
         return data
+    if isinstance(data, GeoPt):
+        return data
+    if isinstance(data, UserValue):
+        from gae_emu.services.users import user_id_for  # the one derivation of a dev user id
+
+        return dataclasses.replace(data, user_id=user_id_for(data.email))
     raise BadValueError("Unsupported type for property %s: %s" % (name, type(data).__name__))
+
+
+def with_user_ids(entity: "Entity") -> "Entity":
+    """`entity` with every user value's id derived from its email (what a write stores)."""
+    if not any(isinstance(v.data, UserValue) for p in entity.properties.values() for v in p.values):
+        return entity
+    return Entity(entity.key, (dataclasses.replace(p, values=tuple(
+        dataclasses.replace(v, data=normalize_data(p.name, v.data)) if isinstance(v.data, UserValue) else v
+        for v in p.values)) for p in entity.properties.values()))
 
 
 @dataclass(frozen=True)
@@ -202,10 +272,22 @@ class Entity:
         return "Entity(%r, %r)" % (self.key, self.to_dict())
 
 
+def _sortable_double(value: float) -> bytes:
+    """A double's big-endian bytes, negated when negative, so bytes order is numeric order."""
+    raw = bytearray(struct.pack(">d", value))
+    if raw[0] & 0x80:
+        return bytes(b ^ 0xFF for b in raw)
+    raw[0] ^= 0x80
+    return bytes(raw)
+
+
 def value_order(data: Any) -> Tuple[Any, ...]:
-    """A sort key placing any two values in App Engine's order (see the module docstring)."""
+    """A sort key placing any two values in App Engine's order (see the module docstring).
+
+    The first item is the PropertyValue field number that holds the value on the wire.
+    """
     if data is None:
-        return (0, 0)
+        return (0,)
     if isinstance(data, bool):
         return (2, int(data))
     if isinstance(data, int):
@@ -217,7 +299,11 @@ def value_order(data: Any) -> Tuple[Any, ...]:
     if isinstance(data, bytes):
         return (3, bytes(data))
     if isinstance(data, float):
-        return (4, data)
+        return (4, _sortable_double(data))
+    if isinstance(data, GeoPt):
+        return (5, data.lat, data.lon)
+    if isinstance(data, UserValue):
+        return (8, data.sort_key())
     if isinstance(data, Key):
-        return (7, data.sort_key())
+        return (12, data.sort_key())
     raise BadValueError("Unsupported type for comparison: %s" % type(data).__name__)

@@ -97,6 +97,7 @@ class _Descending:
 
 
 def normalize_filters(filters: Iterable[Filter]) -> List[Filter]:
+    """Operators in canonical form; an IN of one value is an equality (datastore_index.Normalize)."""
     out = []
     for f in filters:
         op = "=" if f.op == "==" else f.op.lower()
@@ -104,13 +105,56 @@ def normalize_filters(filters: Iterable[Filter]) -> List[Filter]:
             raise BadRequestError("Unsupported query operator %r" % f.op)
         if op == "in":
             value = tuple(normalize_data(f.name, v) for v in f.value)
+            if len(value) == 1:
+                op, value = "=", value[0]
         else:
             value = normalize_data(f.name, f.value)
         out.append(Filter(f.name, op, value))
     return out
 
 
-def validate(query: Query, filters: List[Filter], in_transaction: bool) -> None:
+def normalize_orders(filters: List[Filter], orders: Iterable[Order]) -> List[Order]:
+    """The orders that change the result, as App Engine reduces them before checking a query.
+
+    An order on a property every result has one value for (an equality filter and no inequality)
+    is dropped, as is a repeated order and everything after `__key__`; an equality filter on
+    `__key__` leaves nothing to sort.
+    """
+    inequality = {f.name for f in filters if f.op in INEQUALITY_OPERATORS}
+    fixed = {f.name for f in filters if f.op == "="} - inequality
+    if KEY_PROPERTY in fixed:
+        return []
+    seen = set(fixed)
+    out: List[Order] = []
+    for order in orders:
+        if order.name in seen:
+            continue
+        seen.add(order.name)
+        out.append(order)
+        if order.name == KEY_PROPERTY:
+            break
+    return out
+
+
+def effective_orders(filters: List[Filter], orders: List[Order], exists: Sequence[str] = ()) -> List[Order]:
+    """The order results come back in (datastore_stub_util._GuessOrders, production's index scan).
+
+    Without an explicit order, an inequality filter's property sorts first (the index App Engine
+    scans is ordered by it); then any projected property not already ordered, by name; then the key.
+    """
+    out = list(orders)
+    if not out:
+        inequality = next((f for f in filters if f.op in INEQUALITY_OPERATORS), None)
+        if inequality is not None:
+            out.append(Order(inequality.name))
+    ordered = {o.name for o in out}
+    out.extend(Order(name) for name in sorted(set(exists) - ordered))
+    if not out or out[-1].name != KEY_PROPERTY:
+        out.append(Order(KEY_PROPERTY))
+    return out
+
+
+def validate(query: Query, filters: List[Filter], orders: List[Order], in_transaction: bool) -> None:
     """App Engine's checks (datastore_stub_util.CheckQuery), with its messages."""
     if in_transaction and query.ancestor is None:
         raise BadRequestError("Only ancestor queries are allowed inside transactions.")
@@ -125,15 +169,15 @@ def validate(query: Query, filters: List[Filter], in_transaction: bool) -> None:
             elif inequality != f.name:
                 raise BadRequestError("Only one inequality filter per query is supported. "
                                       "Encountered both %s and %s" % (inequality, f.name))
-    if inequality is not None and query.orders and query.orders[0].name != inequality:
+    if inequality is not None and orders and orders[0].name != inequality:
         raise BadRequestError(
             "The first sort property must be the same as the property to which the inequality "
             "filter is applied.  In your query the first sort property is %s but the inequality "
-            "filter is on %s" % (query.orders[0].name, inequality))
+            "filter is on %s" % (orders[0].name, inequality))
     if query.kind is None:
         if any(f.name != KEY_PROPERTY for f in filters):
             raise BadRequestError("kind is required for non-__key__ filters")
-        if any(o.name != KEY_PROPERTY or o.descending for o in query.orders):
+        if any(o.name != KEY_PROPERTY or o.descending for o in orders):
             raise BadRequestError("kind is required for all orders except __key__ ascending")
 
 
@@ -178,13 +222,6 @@ def _matches(entity: Entity, filters: List[Filter]) -> bool:
     return True
 
 
-def _orders_with_key(query: Query) -> List[Order]:
-    orders = list(query.orders)
-    if not any(o.name == KEY_PROPERTY for o in orders):
-        orders.append(Order(KEY_PROPERTY))
-    return orders
-
-
 def _sort_key(position: Sequence[Any], orders: List[Order]) -> Tuple[Any, ...]:
     return tuple(_Descending(value_order(v)) if o.descending else value_order(v)
                  for v, o in zip(position, orders))
@@ -193,8 +230,9 @@ def _sort_key(position: Sequence[Any], orders: List[Order]) -> Tuple[Any, ...]:
 def run(query: Query, candidates: Iterable[Entity], in_transaction: bool = False) -> QueryResult:
     """Evaluate `query` over `candidates` (already narrowed to its kind or entity group)."""
     filters = normalize_filters(query.filters)
-    validate(query, filters, in_transaction)
-    orders = _orders_with_key(query)
+    explicit = normalize_orders(filters, query.orders)
+    validate(query, filters, explicit, in_transaction)
+    orders = effective_orders(filters, explicit)
     rows: List[Tuple[Tuple[Any, ...], List[Any], Entity]] = []
     for entity in candidates:
         if not _in_scope(query, entity) or not _matches(entity, filters):

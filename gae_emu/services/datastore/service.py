@@ -16,7 +16,7 @@ import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from gae_emu.services.datastore import codec, query as query_module
-from gae_emu.services.datastore.entities import Entity
+from gae_emu.services.datastore.entities import Entity, with_user_ids
 from gae_emu.services.datastore.errors import BadArgumentError, BadRequestError, TransactionFailedError
 from gae_emu.services.datastore.keys import Key
 from gae_emu.services.datastore.query import Query, QueryResult
@@ -153,7 +153,7 @@ class DatastoreService:
             if not entity.key.path:
                 raise BadRequestError("An entity needs a key with a kind.")
         keys = self._complete([e.key for e in entities])
-        stored = [e if e.key == k else e.with_key(k) for e, k in zip(entities, keys)]
+        stored = [with_user_ids(e if e.key == k else e.with_key(k)) for e, k in zip(entities, keys)]
         if txn is not None:
             for entity in stored:
                 self._touch(txn, entity.key, read=False)
