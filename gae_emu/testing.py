@@ -332,6 +332,7 @@ def services(app_root: Optional[Union[str, Path]] = None, app_id: str = "dev~tes
     from gae_emu.config.models import QueueConfig
     from gae_emu.config.queueyaml import QueueConfigWatcher
     from gae_emu.services.datastore import DatastoreService
+    from gae_emu.services.memcache import MemcacheService
     from gae_emu.services.taskqueue import TaskQueueService
     from gae_emu.storage import Storage
 
@@ -346,6 +347,7 @@ def services(app_root: Optional[Union[str, Path]] = None, app_id: str = "dev~tes
         storage=storage,
         taskqueue=TaskQueueService(storage, queue_config, known_targets=lambda: ("default",), max_task_size=max_task_size),
         datastore=DatastoreService(storage),
+        memcache=MemcacheService(),
         hostnames={"default": "localhost:8080"},
     )
     apiproxy.install(handle)

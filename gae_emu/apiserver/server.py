@@ -33,7 +33,7 @@ def service_handlers(services: Services, versions: Mapping[str, str]) -> List[Se
     return [
         DatastoreV3(services.datastore),
         TaskQueue(services.taskqueue, services.datastore, services.hostnames),
-        Memcache(),
+        Memcache(services.memcache),
         Modules(services.hostnames, versions, services.default_service),
         User(),
         AppIdentity(services.app_id),

@@ -33,6 +33,7 @@ from gae_emu.runtime.router import ServiceRouter
 from gae_emu.runtime.server import ServerSet
 from gae_emu.runtime.tickets import LiveRequests
 from gae_emu.services.datastore import DatastoreService
+from gae_emu.services.memcache import MemcacheService
 from gae_emu.services.taskqueue import Dispatcher, TaskQueueService
 from gae_emu.storage import Storage
 
@@ -161,6 +162,7 @@ class Emulator:
             storage=storage,
             taskqueue=taskqueue,
             datastore=DatastoreService(storage),
+            memcache=MemcacheService(),
             hostnames=hostnames,
             default_service=self.default_service,
         )
