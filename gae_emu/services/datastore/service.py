@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from gae_emu.services.datastore import codec, query as query_module
+from gae_emu.services.datastore import codec, metadata, query as query_module
 from gae_emu.services.datastore.entities import Entity, with_user_ids
 from gae_emu.services.datastore.errors import BadArgumentError, BadRequestError, TransactionFailedError
 from gae_emu.services.datastore.keys import Key
@@ -136,6 +136,21 @@ class DatastoreService:
         for key in keys:
             if not key.has_id_or_name():
                 raise BadRequestError("The key %r is incomplete." % (key,))
+        if any(metadata.entity_group_key(k) for k in keys):
+            return [self._get_one(k, txn) for k in keys]
+        return self._get_stored(keys, txn)
+
+    def _get_one(self, key: Key, txn: Optional[Transaction]) -> Optional[Entity]:
+        root = metadata.entity_group_key(key)
+        if root is None:
+            return self._get_stored([key], txn)[0]
+        if txn is not None:
+            self._touch(txn, root, read=False)
+            return metadata.entity_group(key, txn.group_versions[root])
+        with self.storage.read() as conn:
+            return metadata.entity_group(key, self._version(conn, root))
+
+    def _get_stored(self, keys: Sequence[Key], txn: Optional[Transaction]) -> List[Optional[Entity]]:
         if txn is not None:
             out: List[Optional[Entity]] = []
             for key in keys:
@@ -261,7 +276,18 @@ class DatastoreService:
         return [codec.decode_entity(codec.key_from_row(app, ns, path), data) for app, ns, path, data in rows]
 
     def run_query(self, query: Query, txn: Optional[Transaction] = None) -> QueryResult:
+        if metadata.is_metadata(query.kind):
+            metadata.check(query, txn is not None)
+            return query_module.run(metadata.scoped(query), self._metadata_candidates(query))
         return query_module.run(query, self._candidates(query, txn), in_transaction=txn is not None)
+
+    def _metadata_candidates(self, query: Query) -> List[Entity]:
+        if query.kind == metadata.KIND:
+            return metadata.kind_entities(query, self.kinds(query.namespace, query.app))
+        if query.kind == metadata.NAMESPACE:
+            return metadata.namespace_entities(query, self.namespaces(query.app))
+        stored = self._candidates(Query(namespace=query.namespace, app=query.app), None)
+        return metadata.property_entities(query, stored)
 
     def count(self, query: Query, txn: Optional[Transaction] = None) -> int:
         keys_query = Query(**{**query.__dict__, "keys_only": True})
@@ -269,15 +295,19 @@ class DatastoreService:
 
     # -- admin ---------------------------------------------------------------------------------
 
-    def namespaces(self) -> List[str]:
+    def namespaces(self, app: Optional[str] = None) -> List[str]:
+        """The namespaces holding entities (of `app`, or of any app)."""
         with self.storage.read() as conn:
-            rows = conn.execute("SELECT DISTINCT namespace FROM datastore_entities ORDER BY namespace").fetchall()
+            rows = conn.execute("SELECT DISTINCT namespace FROM datastore_entities WHERE ? IS NULL OR app = ? "
+                                "ORDER BY namespace", (app, app)).fetchall()
         return [r[0] for r in rows]
 
-    def kinds(self, namespace: str = "") -> List[str]:
+    def kinds(self, namespace: str = "", app: Optional[str] = None) -> List[str]:
+        """The kinds of a namespace (of `app`, or of any app)."""
         with self.storage.read() as conn:
             rows = conn.execute(
-                "SELECT DISTINCT kind FROM datastore_entities WHERE namespace = ? ORDER BY kind", (namespace,)).fetchall()
+                "SELECT DISTINCT kind FROM datastore_entities WHERE namespace = ? AND (? IS NULL OR app = ?) "
+                "ORDER BY kind", (namespace, app, app)).fetchall()
         return [r[0] for r in rows]
 
     def list_entities(self, kind: str, namespace: str = "", offset: int = 0,
