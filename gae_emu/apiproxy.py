@@ -27,6 +27,7 @@ class Services:
     taskqueue: Any = None  # gae_emu.services.taskqueue.TaskQueueService
     datastore: Any = None  # gae_emu.services.datastore.DatastoreService
     memcache: Any = None  # gae_emu.services.memcache.MemcacheService
+    mail: Any = None  # gae_emu.services.mail.MailService
     # service name -> default hostname ("localhost:8080", "worker.localhost:8080"); filled by the runtime
     hostnames: Dict[str, str] = field(default_factory=dict)
     default_service: str = "default"

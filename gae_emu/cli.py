@@ -97,12 +97,16 @@ def check(apps: Tuple[str, ...]) -> None:
 @click.option("--task-deadline", default=600.0, show_default=True, type=click.FloatRange(1), help="Seconds a push task may run before the attempt counts as failed.")
 @click.option("--env-var", "env_vars", multiple=True, metavar="KEY=VALUE", help="Extra environment variable for the app (repeatable).")
 @click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME", help="Extra Host name to serve besides local names (repeatable).")
+@click.option("--smtp-host", default=None, metavar="HOST", help="Relay mail the app sends to this SMTP server (default: mail is only stored, logged and shown in the admin console).")
+@click.option("--smtp-port", default=25, show_default=True, type=click.IntRange(1, 65535), help="Port of the --smtp-host server.")
+@click.option("--smtp-user", default=None, help="User name for the --smtp-host server (STARTTLS is used when the server offers it).")
+@click.option("--smtp-password", default=None, help="Password for --smtp-user.")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error", "critical"]), help="Log level.")
 @click.option("--reload/--no-reload", default=True, show_default=True, help="Restart when a source or yaml file of the app changes.")
 def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: int, no_admin: bool, storage_path: Optional[str],
         clear_datastore: bool, enable_task_running: bool, enforce_queue_rates: bool, max_task_size: int, tombstone_ttl: float,
-        task_deadline: float, env_vars: Tuple[str, ...], allowed_hosts: Tuple[str, ...], log_level: str,
-        reload: bool) -> None:
+        task_deadline: float, env_vars: Tuple[str, ...], allowed_hosts: Tuple[str, ...], smtp_host: Optional[str],
+        smtp_port: int, smtp_user: Optional[str], smtp_password: Optional[str], log_level: str, reload: bool) -> None:
     """Serve APP... (directories holding app.yaml, or yaml files; several are several services)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if log_level != "debug":
@@ -135,6 +139,10 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         task_deadline=task_deadline,
         allowed_hosts=allowed_hosts,
         env_vars=extra_env,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_user=smtp_user,
+        smtp_password=smtp_password,
     )
     emulator = Emulator(configs, options)
     try:

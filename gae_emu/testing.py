@@ -103,6 +103,34 @@ class HttpClient:
         self.cookies.clear()
 
 
+@dataclass(frozen=True)
+class SentMail:
+    """One message the app sent (`EmulatorHandle.sent_mail()`); `to`, `cc`, `bcc` are lists,
+    `attachments` (filename, bytes) pairs, `headers` the extra headers as (name, value) pairs."""
+
+    sender: str
+    to: List[str]
+    cc: List[str]
+    bcc: List[str]
+    reply_to: str
+    subject: str
+    body: str
+    html: str
+    attachments: List[tuple]
+    headers: List[tuple]
+    to_admins: bool = False
+    sent_at: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "SentMail":
+        import base64
+
+        return cls(sender=data["sender"], to=list(data["to"]), cc=list(data["cc"]), bcc=list(data["bcc"]),
+                   reply_to=data["reply_to"], subject=data["subject"], body=data["body"], html=data["html"],
+                   attachments=[(a["filename"], base64.b64decode(a["data_base64"])) for a in data["attachments"]],
+                   headers=[tuple(h) for h in data["headers"]], to_admins=data["to_admins"], sent_at=data["sent_at"])
+
+
 @dataclass
 class EmulatorHandle:
     """A running `gae-emu dev`: its URLs, an HTTP client, and task-queue control."""
@@ -166,11 +194,40 @@ class EmulatorHandle:
             raise StuckTasksError(_stuck_message(result, timeout))
 
     def reset(self) -> None:
-        """Empty the datastore, the queues and the tombstones."""
+        """Empty the datastore, the queues, the tombstones and the sent mail."""
         self._api("POST", "/reset")
+
+    # -- mail ------------------------------------------------------------------------------------------
+
+    def sent_mail(self) -> List[SentMail]:
+        """Every message the app has sent (Send and SendToAdmins), oldest first."""
+        return [SentMail.from_json(m) for m in self._api("GET", "/mail")["messages"]]
+
+    def clear_mail(self) -> None:
+        self._api("POST", "/mail/clear")
+
+    def deliver_mail(self, to: str, raw_message: Union[bytes, str]) -> int:
+        """POST an RFC 822 message to the app's `/_ah/mail/<to>` as App Engine does (needs
+        `inbound_services: [mail]`); returns the app's HTTP status."""
+        return self._api("POST", "/mail/deliver", {"to": to, **_raw_field(raw_message)})["status"]
+
+    def deliver_bounce(self, raw_message: Union[bytes, str], notification: Optional[Dict[str, str]] = None) -> int:
+        """POST a bounce notification for `raw_message` to the app's `/_ah/bounce` (needs
+        `inbound_services: [mail_bounce]`); `notification` overrides the notification-* fields
+        (from, to, subject, text). Returns the app's HTTP status."""
+        return self._api("POST", "/mail/bounce", {**_raw_field(raw_message), "notification": notification or {}})["status"]
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+def _raw_field(raw_message: Union[bytes, str]) -> Dict[str, str]:
+    """A raw message for the JSON API: text as it is, bytes (any 8-bit content) in base64."""
+    if isinstance(raw_message, str):
+        return {"message": raw_message}
+    import base64
+
+    return {"message_base64": base64.b64encode(raw_message).decode("ascii")}
 
 
 def _stuck_message(result: Dict[str, Any], timeout: float) -> str:
@@ -333,6 +390,7 @@ def services(app_root: Optional[Union[str, Path]] = None, app_id: str = "dev~tes
     from gae_emu.config.queueyaml import QueueConfigWatcher
     from gae_emu.services.datastore import DatastoreService
     from gae_emu.services.memcache import MemcacheService
+    from gae_emu.services.mail import MailService
     from gae_emu.services.taskqueue import TaskQueueService
     from gae_emu.storage import Storage
 
@@ -348,6 +406,7 @@ def services(app_root: Optional[Union[str, Path]] = None, app_id: str = "dev~tes
         taskqueue=TaskQueueService(storage, queue_config, known_targets=lambda: ("default",), max_task_size=max_task_size),
         datastore=DatastoreService(storage),
         memcache=MemcacheService(),
+        mail=MailService(storage),
         hostnames={"default": "localhost:8080"},
     )
     apiproxy.install(handle)

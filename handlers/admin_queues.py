@@ -158,10 +158,12 @@ def purge(queue: str) -> Dict[str, Any]:
 
 
 def reset() -> Dict[str, Any]:
-    """Empty the datastore, every queue and every tombstone."""
+    """Empty the datastore, every queue, every tombstone and the sent mail."""
     services = _services()
     services.taskqueue.reset()
     services.datastore.reset()
+    if services.mail is not None:
+        services.mail.reset()
     return {"reset": True}
 
 

@@ -24,6 +24,9 @@ MODULES = {
     "user": "google.appengine.api.user_service_pb2",
     "modules": "google.appengine.api.modules.modules_service_pb2",
     "app_identity": "google.appengine.api.app_identity.app_identity_service_pb2",
+    "mail": "google.appengine.api.mail_service_pb2",
+    "urlfetch": "google.appengine.api.urlfetch_service_pb2",
+    "blobstore": "google.appengine.api.blobstore.blobstore_service_pb2",
 }
 INSTALL_HINT = "pip install 'gae-emu[google]' (appengine-python-standard)"
 

@@ -17,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 from gae_emu.apiproxy import Services
 from gae_emu.apiserver.app_identity import AppIdentity
 from gae_emu.apiserver.datastore import DatastoreV3
+from gae_emu.apiserver.mail import Mail
 from gae_emu.apiserver.memcache import Memcache
 from gae_emu.apiserver.modules import Modules
 from gae_emu.apiserver.taskqueue import TaskQueue
@@ -37,6 +38,7 @@ def service_handlers(services: Services, versions: Mapping[str, str]) -> List[Se
         Modules(services.hostnames, versions, services.default_service),
         User(),
         AppIdentity(services.app_id),
+        Mail(services.mail),
     ]
 
 

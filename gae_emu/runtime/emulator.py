@@ -34,6 +34,8 @@ from gae_emu.runtime.server import ServerSet
 from gae_emu.runtime.tickets import LiveRequests
 from gae_emu.services.datastore import DatastoreService
 from gae_emu.services.memcache import MemcacheService
+from gae_emu.services.mail import MailService
+from gae_emu.services.mail_relay import SmtpRelay
 from gae_emu.services.taskqueue import Dispatcher, TaskQueueService
 from gae_emu.storage import Storage
 
@@ -61,6 +63,10 @@ class EmulatorOptions:
     allowed_hosts: Tuple[str, ...] = ()
     env_vars: Dict[str, str] = field(default_factory=dict)
     api_port: int = 0  # the API server for appengine-python-standard apps (loopback only); 0 = free port
+    smtp_host: Optional[str] = None  # relay sent mail there (None: mail only stored and logged)
+    smtp_port: int = 25
+    smtp_user: Optional[str] = None
+    smtp_password: Optional[str] = None
 
 
 def default_storage_path(application: str) -> Path:
@@ -163,9 +169,17 @@ class Emulator:
             taskqueue=taskqueue,
             datastore=DatastoreService(storage),
             memcache=MemcacheService(),
+            mail=MailService(storage, self._smtp_relay()),
             hostnames=hostnames,
             default_service=self.default_service,
         )
+
+    def _smtp_relay(self) -> Optional[SmtpRelay]:
+        opts = self.options
+        if not opts.smtp_host:
+            return None
+        log.info("sent mail is relayed to %s:%d", opts.smtp_host, opts.smtp_port)
+        return SmtpRelay(opts.smtp_host, opts.smtp_port, opts.smtp_user, opts.smtp_password)
 
     def _apply_process_env(self, hostnames: Dict[str, str]) -> None:
         """App code reads os.environ at import time; one process serves every service, so the
@@ -236,6 +250,24 @@ class Emulator:
                                 mimetype="text/plain")(environ, start_response)
         with apiproxy.serving(environ):
             return app(environ, start_response)
+
+    # -- inbound mail (the console and the pytest plugin call these) -------------------------------
+
+    def deliver_mail(self, to: str, raw: "bytes | str") -> int:
+        """POST an RFC 822 message to the default service's `/_ah/mail/<to>`; its HTTP status."""
+        from gae_emu.runtime import inbound
+
+        return inbound.deliver_mail(self.routers[self.default_service], self._default_host(), to, raw)
+
+    def deliver_bounce(self, raw: "bytes | str", notification: Optional[Dict[str, str]] = None) -> int:
+        """POST a bounce of the message `raw` to the default service's `/_ah/bounce`; its HTTP status."""
+        from gae_emu.runtime import inbound
+
+        return inbound.deliver_bounce(self.routers[self.default_service], self._default_host(), raw, notification)
+
+    def _default_host(self) -> str:
+        assert self.services is not None
+        return self.services.hostname(self.default_service)
 
     @property
     def urls(self) -> Dict[str, str]:

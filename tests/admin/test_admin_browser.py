@@ -118,3 +118,44 @@ def test_edit_an_entity_in_the_form(paused, browser):
     click(browser, browser.find_element(By.CSS_SELECTOR, "button.save"))
     assert "Entity saved." in browser.find_element(By.CSS_SELECTOR, ".msg").text
     assert paused.client.get("/count?name=shown").json() == {"count": 12, "label": XSS}
+
+
+MAIL_APP = Path(__file__).resolve().parents[1] / "integration" / "apps" / "mailapp"
+
+
+@pytest.fixture(scope="module")
+def mail_server():
+    pytest.importorskip("google.appengine.api", reason="appengine-python-standard is not installed")
+    from gae_emu.testing import emulator
+
+    with emulator(MAIL_APP / "app.yaml") as handle:
+        yield handle
+
+
+def test_mail_page_shows_sent_mail_escaped_and_delivers_inbound_mail(mail_server, browser):
+    boundary = "b0undary"
+    body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n' for n, v in [
+        ("sender", "app@example.com"), ("to", "reader@example.com"), ("subject", "Browsed mail"),
+        ("body", "text body"), ("html", XSS)])
+    body += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nA\r\n--{boundary}--\r\n'
+    sent = mail_server.client.post("/send", data=body.encode(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert sent.status == 200, sent.text
+
+    browser.get(mail_server.admin_url + "/")
+    click(browser, browser.find_element(By.LINK_TEXT, "Mail"))
+    assert browser.title.startswith("Mail")
+    click(browser, browser.find_element(By.CSS_SELECTOR, "a.mail"))
+    assert browser.title.startswith("Mail #1: Browsed mail")
+    assert browser.find_element(By.CSS_SELECTOR, "pre.html-body").text == XSS
+    assert browser.find_element(By.CSS_SELECTOR, "a.attachment").text == "a.txt"
+    assert not browser.find_elements(By.CSS_SELECTOR, "main script")
+    assert no_alert(browser)
+
+    click(browser, browser.find_element(By.LINK_TEXT, "Back to the list"))
+    browser.find_element(By.NAME, "to").send_keys("help@app.appspotmail.com")
+    browser.find_element(By.NAME, "subject").send_keys("From the console")
+    browser.find_element(By.NAME, "body").send_keys("hello app")
+    click(browser, browser.find_element(By.CSS_SELECTOR, "form.deliver button"))
+    assert "Delivered to /_ah/mail/help@app.appspotmail.com: HTTP 200." in browser.find_element(By.CSS_SELECTOR, ".msg").text
+    received = mail_server.client.get("/received").json()
+    assert received[-1]["subject"] == "From the console" and received[-1]["text"] == ["hello app"]

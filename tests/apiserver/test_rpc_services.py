@@ -42,8 +42,8 @@ def results(rpc: Any, *adds: Any) -> Any:
 # -- transport ----------------------------------------------------------------------------------------
 
 def test_unknown_calls_tickets_and_bodies_are_rpc_errors(rpc, rpc_app):
-    response = rpc.call("mail", "Send", pb().api_base.VoidProto())
-    assert response.rpc_error.code == 1 and "mail.Send()" in response.rpc_error.detail
+    response = rpc.call("images", "Transform", pb().api_base.VoidProto())
+    assert response.rpc_error.code == 1 and "images.Transform()" in response.rpc_error.detail
     response = rpc.call("taskqueue", "BulkAdd", bulk(add_request()), ticket="forged")
     assert response.rpc_error.code == 3 and "forged" in response.rpc_error.detail
     garbage = pb().remote_api.Response()
@@ -184,3 +184,33 @@ def test_modules_user_and_app_identity(rpc):
                   a.GetDefaultGcsBucketNameResponse).default_gcs_bucket_name == "rpc-test.appspot.com"
     assert rpc.ok("app_identity_service", "GetServiceAccountName", a.GetServiceAccountNameRequest(),
                   a.GetServiceAccountNameResponse).service_account_name == "rpc-test@appspot.gserviceaccount.com"
+
+
+# -- mail -----------------------------------------------------------------------------------------------
+
+
+def mail_message(**fields: Any) -> Any:
+    base = dict(Sender="app@example.com", To=["a@example.com"], Subject="s", TextBody="t")
+    base.update(fields)
+    return pb().mail.MailMessage(**base)
+
+
+def test_mail_send_and_send_to_admins_are_stored(rpc, testbed):
+    message = mail_message(Cc=["c@example.com"], HtmlBody="<p>h</p>")
+    message.Attachment.add(FileName="a.pdf", Data=b"%PDF")
+    rpc.ok("mail", "Send", message, pb().api_base.VoidProto)
+    rpc.ok("mail", "SendToAdmins", mail_message(To=[]), pb().api_base.VoidProto)
+    first, second = testbed.services.mail.list()
+    assert (first.message.cc, first.message.html, first.message.attachments[0].data) == (("c@example.com",), "<p>h</p>", b"%PDF")
+    assert second.message.to_admins and not first.message.to_admins
+
+
+def test_mail_refusals_are_application_errors_with_the_mail_codes(rpc, testbed):
+    bad = mail_message()
+    bad.Attachment.add(FileName="x.vbs", Data=b"")
+    assert rpc.app_error("mail", "Send", bad).code == 4
+    header = mail_message()
+    header.Header.add(name="Received", value="x")
+    assert rpc.app_error("mail", "Send", header).code == 5
+    assert rpc.app_error("mail", "Send", mail_message(Sender="")).code == 2
+    assert testbed.services.mail.list() == []
