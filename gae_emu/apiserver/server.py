@@ -22,6 +22,7 @@ from gae_emu.apiserver.memcache import Memcache
 from gae_emu.apiserver.modules import Modules
 from gae_emu.apiserver.taskqueue import TaskQueue
 from gae_emu.apiserver.transport import RpcApp, ServiceHandler, TicketLookup
+from gae_emu.apiserver.urlfetch import URLFetch
 from gae_emu.apiserver.user import User
 from gae_emu.runtime.hosts import local_hosts_only
 from gae_emu.runtime.server import listen, wsgi_server
@@ -39,6 +40,7 @@ def service_handlers(services: Services, versions: Mapping[str, str]) -> List[Se
         User(),
         AppIdentity(services.app_id),
         Mail(services.mail),
+        URLFetch(services.app_id),
     ]
 
 
