@@ -9,8 +9,10 @@ the service's cursor string in `CompiledCursor.position.start_key`, opaque to th
 `count()` works as the client expects it: it sends `offset=2**31-1, limit=0` and reads
 `skipped_results`.
 
-Not supported yet (BAD_REQUEST): projection (`property_name`), `group_by`/`distinct`, `shallow`,
-EXISTS and geo filters. IN filters are usually split by the client; a server-side IN is honoured.
+Projection (`property_name`) and `group_by_property_name` (ndb's `distinct`) are the service's;
+the first batch carries `QueryResult.index`, the composite index production would use (ndb's
+`index_list()`). Not supported yet (BAD_REQUEST): the `distinct` flag, `shallow`, EXISTS and geo
+filters. IN filters are usually split by the client; a server-side IN is honoured.
 
 Imports: the standard library, `gae_emu.services.datastore`, this package.
 """
@@ -23,12 +25,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from gae_emu.apiserver.entities import entity_to_pb, key_from_pb, query_value
-from gae_emu.services.datastore import BadRequestError, Filter, Order, Query, QueryResult
+from gae_emu.services.datastore import BadRequestError, CompositeIndex, Filter, Order, Query, QueryResult
 
 DEFAULT_BATCH_SIZE = 20  # the dev stub's batch when the client names no count
 MAX_OPEN_CURSORS = 1000
 OPERATORS = {1: "<", 2: "<=", 3: ">", 4: ">=", 5: "=", 6: "in"}
-DESCENDING = 2
+ASCENDING, DESCENDING = 1, 2
+READ_WRITE = 2  # CompositeIndex.State
 
 
 @dataclass
@@ -56,8 +59,7 @@ def cursor_to_pb(cursor: Optional[str], compiled: Any) -> None:
 def query_from_pb(message: Any) -> Query:
     """The service's Query for a `Query` message (limit and offset as given)."""
     unsupported = [name for name, present in (
-        ("projection (property_name)", len(message.property_name) > 0),
-        ("group_by/distinct", len(message.group_by_property_name) > 0 or message.distinct),
+        ("distinct", message.distinct),
         ("shallow", message.shallow),
     ) if present]
     if unsupported:
@@ -82,7 +84,18 @@ def query_from_pb(message: Any) -> Query:
         offset=message.offset,
         start_cursor=cursor_from_pb(message.compiled_cursor) if message.HasField("compiled_cursor") else None,
         end_cursor=cursor_from_pb(message.end_compiled_cursor) if message.HasField("end_compiled_cursor") else None,
+        projection=tuple(message.property_name),
+        group_by=tuple(message.group_by_property_name),
     )
+
+
+def index_to_pb(index: CompositeIndex, app: str, message: Any) -> None:
+    """Fill a CompositeIndex message as Google's stub reports the index a query uses."""
+    message.app_id, message.id, message.state = app, 0, READ_WRITE
+    definition = message.definition
+    definition.entity_type, definition.ancestor = index.kind, index.ancestor
+    for prop in index.properties:
+        definition.property.add(name=prop.name, direction=DESCENDING if prop.descending else ASCENDING)
 
 
 class QueryBatches:
@@ -99,7 +112,9 @@ class QueryBatches:
         query = query_from_pb(message)
         count = message.count if message.HasField("count") else None
         state = Batching(replace(query, offset=0), query.limit, txn_handle, message.compile)
-        self._batch(state, query.offset, count, message.app, result)
+        found = self._batch(state, query.offset, count, message.app, result)
+        if found.index is not None:
+            index_to_pb(found.index, message.app, result.index.add())
 
     def next(self, message: Any, result: Any) -> None:
         """Next: the following batch of an open cursor."""
@@ -111,7 +126,7 @@ class QueryBatches:
         count = message.count if message.HasField("count") else None
         self._batch(state, message.offset, count, message.cursor.app, result)
 
-    def _batch(self, state: Batching, offset: int, count: Optional[int], app: str, result: Any) -> None:
+    def _batch(self, state: Batching, offset: int, count: Optional[int], app: str, result: Any) -> QueryResult:
         size = count if count is not None else DEFAULT_BATCH_SIZE
         if state.remaining is not None:
             size = min(size, state.remaining)
@@ -135,3 +150,4 @@ class QueryBatches:
                     self._open.popitem(last=False)
             result.cursor.cursor = handle
             result.cursor.app = app
+        return found

@@ -190,9 +190,6 @@ def test_bad_requests_are_application_error_1(rpc):
     request = pb().datastore.GetRequest()
     request.key.add().CopyFrom(incomplete)
     assert rpc.app_error("datastore_v3", "Get", request).code == 1
-    projection = _query()
-    projection.property_name.append("n")
-    assert "projection" in rpc.app_error("datastore_v3", "RunQuery", projection).detail
     assert rpc.app_error("datastore_v3", "Commit", pb().datastore.Transaction(handle=999999, app=APP_ID)).code == 1
 
 

@@ -3,6 +3,7 @@
 Modules: `errors` (domain errors, once), `reference` (Reference protobuf codec for `str(key)`),
 `keys` (`Key`), `entities` (`Entity`, `Property`, `Value`, meanings, App Engine's value order),
 `codec` (lossless row and cursor serialization), `query` (query description and evaluation),
+`indexes` (the composite index a query needs), `metadata` (`__kind__` and the other pseudo-kinds),
 `transactions` (`Transaction`), `service` (`DatastoreService`, the SQL).
 
 Imports: the standard library and `gae_emu.storage`; no HTTP.
@@ -16,6 +17,7 @@ from gae_emu.services.datastore.errors import (
     NeedIndexError, QueryNotFoundError, Rollback, Timeout, TransactionFailedError,
     TransactionNotFoundError,
 )
+from gae_emu.services.datastore.indexes import CompositeIndex, IndexProperty, composite_index
 from gae_emu.services.datastore.keys import Key
 from gae_emu.services.datastore.query import KEY_PROPERTY, Filter, Order, Query, QueryResult
 from gae_emu.services.datastore.service import DatastoreService
@@ -28,7 +30,8 @@ __all__ = [
     "BadArgumentError", "BadFilterError", "BadKeyError", "BadPropertyError", "BadQueryError",
     "BadRequestError", "BadValueError", "CommittedButStillApplying", "EntityNotFoundError", "Error",
     "ErrorCode", "InternalError", "NeedIndexError", "QueryNotFoundError", "Rollback", "Timeout",
-    "TransactionFailedError", "TransactionNotFoundError", "Key", "KEY_PROPERTY", "Filter", "Order",
+    "TransactionFailedError", "TransactionNotFoundError", "CompositeIndex", "IndexProperty",
+    "composite_index", "Key", "KEY_PROPERTY", "Filter", "Order",
     "Query", "QueryResult", "DatastoreService", "MAX_ENTITY_GROUPS_PER_XG_TXN", "Transaction",
     "TransactionState",
 ]

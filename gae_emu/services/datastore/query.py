@@ -5,8 +5,14 @@ module does the rest in Python, the way App Engine's indexes would answer: only 
 match or sort; a multi-valued property matches an equality filter if any value matches, the
 inequality filters of the one inequality property must hold for a single value, and a sort uses the
 smallest value ascending, the largest descending (among the values the filters let through);
-entities lacking a filtered or sorted property are left out. Values of different types compare
-in App Engine's cross-type order (`entities.value_order`). Ties break on the key.
+entities lacking a filtered or sorted property are left out; an entity comes back once. Values
+of different types compare in App Engine's cross-type order (`entities.value_order`).
+
+The order is production's (`effective_orders`): the explicit orders, normalized as App Engine
+normalizes them; without any, an inequality filter's property; then projected properties; then
+the key. A projection reads index rows: an entity with a list property comes back once per
+distinct value of each projected or sorted property, holding only the projected index values
+(meaning INDEX_VALUE); `group_by` keeps the first row of each distinct combination.
 
 A cursor is the position of the last result (its order values and key); resuming returns what
 sorts strictly after it.
@@ -16,10 +22,10 @@ Imports: the standard library, `.codec`, `.entities`, `.errors`, `.keys`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from gae_emu.services.datastore import codec
-from gae_emu.services.datastore.entities import Entity, normalize_data, value_order
+from gae_emu.services.datastore.entities import Entity, Meaning, Property, Value, normalize_data, value_order
 from gae_emu.services.datastore.errors import BadRequestError
 from gae_emu.services.datastore.keys import Key
 
@@ -64,6 +70,8 @@ class Query:
     offset: int = 0
     start_cursor: Optional[str] = None
     end_cursor: Optional[str] = None
+    projection: Sequence[str] = ()  # property names; results hold only their index values
+    group_by: Sequence[str] = ()  # one result per distinct combination of these (ndb's distinct)
 
 
 @dataclass
@@ -75,6 +83,7 @@ class QueryResult:
     more_results: bool = False
     skipped_results: int = 0
     keys_only: bool = False
+    index: Any = None  # indexes.CompositeIndex production would scan, if any (set by the service)
 
     @property
     def keys(self) -> List[Key]:
@@ -161,6 +170,7 @@ def validate(query: Query, filters: List[Filter], orders: List[Order], in_transa
     if query.ancestor is not None and query.ancestor.namespace() != query.namespace:
         raise BadRequestError("query namespace is %s but ancestor namespace is %s"
                               % (query.namespace, query.ancestor.namespace()))
+    _validate_projection(query, filters, orders)
     inequality = None
     for f in filters:
         if f.op in INEQUALITY_OPERATORS:
@@ -169,6 +179,9 @@ def validate(query: Query, filters: List[Filter], orders: List[Order], in_transa
             elif inequality != f.name:
                 raise BadRequestError("Only one inequality filter per query is supported. "
                                       "Encountered both %s and %s" % (inequality, f.name))
+    if inequality is not None and query.group_by and not orders and inequality not in query.group_by:
+        raise BadRequestError("Inequality filter on %s must also be a group by property when group by "
+                              "properties are set." % inequality)
     if inequality is not None and orders and orders[0].name != inequality:
         raise BadRequestError(
             "The first sort property must be the same as the property to which the inequality "
@@ -181,11 +194,46 @@ def validate(query: Query, filters: List[Filter], orders: List[Order], in_transa
             raise BadRequestError("kind is required for all orders except __key__ ascending")
 
 
-def _candidates(entity: Entity, name: str) -> List[Any]:
-    if name == KEY_PROPERTY:
-        return [entity.key]
-    prop = entity.properties.get(name)
-    return [v.data for v in prop.indexed_values()] if prop else []
+IndexRow = Dict[str, List[Any]]  # property name -> the indexed values an index row holds
+
+
+def _validate_projection(query: Query, filters: List[Filter], orders: List[Order]) -> None:
+    projected = set(query.projection)
+    if projected and query.keys_only:
+        raise BadRequestError("projection and keys_only cannot both be set")
+    for name in query.projection:
+        if name.startswith("__") and name.endswith("__"):
+            raise BadRequestError("projections are not supported for the property: " + name)
+    if len(projected) != len(query.projection):
+        raise BadRequestError("cannot project a property multiple times")
+    if any(f.op == "=" and f.name in projected for f in filters):
+        raise BadRequestError("cannot use projection on a property with an equality filter")
+    remaining = set(query.group_by)
+    for order in orders:
+        if not remaining:
+            break
+        if order.name not in remaining:
+            raise BadRequestError("items in the group by clause must be specified first in the ordering")
+        remaining.discard(order.name)
+
+
+def _index_row(entity: Entity) -> IndexRow:
+    row: IndexRow = {KEY_PROPERTY: [entity.key]}
+    for name, prop in entity.properties.items():
+        values = [v.data for v in prop.indexed_values()]
+        if values:
+            row[name] = values
+    return row
+
+
+def _split(row: IndexRow, names: Sequence[str]) -> List[IndexRow]:
+    """One row per combination of distinct values of `names` (a projection's index rows); none
+    when the entity lacks one of them (it has no row in that index)."""
+    rows = [row]
+    for name in names:
+        distinct = list({value_order(d): d for d in row.get(name, [])}.values())
+        rows = [{**r, name: [d]} for r in rows for d in distinct]
+    return rows
 
 
 def _passes(data: Any, f: Filter) -> bool:
@@ -197,22 +245,22 @@ def _passes(data: Any, f: Filter) -> bool:
 _MISSING = object()
 
 
-def _sort_component(entity: Entity, order: Order, filters: List[Filter]) -> Any:
-    """The value `order` sorts this entity by, or _MISSING when the entity has no usable value."""
+def _sort_component(row: IndexRow, order: Order, filters: List[Filter]) -> Any:
+    """The value `order` sorts this row by, or _MISSING when the row has no usable value."""
     own = [f for f in filters if f.name == order.name and f.op in INEQUALITY_OPERATORS]
-    values = [d for d in _candidates(entity, order.name) if all(_passes(d, f) for f in own)]
+    values = [d for d in row.get(order.name, []) if all(_passes(d, f) for f in own)]
     if not values:
         return _MISSING
     pick = max if order.descending else min
     return pick(values, key=value_order)
 
 
-def _matches(entity: Entity, filters: List[Filter]) -> bool:
+def _matches(row: IndexRow, filters: List[Filter]) -> bool:
     by_name: dict = {}
     for f in filters:
         by_name.setdefault(f.name, []).append(f)
     for name, group in by_name.items():
-        values = _candidates(entity, name)
+        values = row.get(name, [])
         for f in group:
             if f.op in EQUALITY_OPERATORS and not any(_passes(d, f) for d in values):
                 return False
@@ -227,21 +275,43 @@ def _sort_key(position: Sequence[Any], orders: List[Order]) -> Tuple[Any, ...]:
                  for v, o in zip(position, orders))
 
 
+def _projected(key: Key, row: IndexRow, names: Sequence[str]) -> Entity:
+    """A projection result: the key and each projected property's one index value."""
+    return Entity(key, [Property(name, (Value(row[name][0], Meaning.INDEX_VALUE),)) for name in names])
+
+
+def _first_of_each_group(rows: List[Tuple[Any, ...]], names: Sequence[str]) -> List[Tuple[Any, ...]]:
+    seen = set()
+    out = []
+    for r in rows:
+        group = tuple(value_order(r[3][name][0]) if name in r[3] else None for name in names)
+        if group not in seen:
+            seen.add(group)
+            out.append(r)
+    return out
+
+
 def run(query: Query, candidates: Iterable[Entity], in_transaction: bool = False) -> QueryResult:
     """Evaluate `query` over `candidates` (already narrowed to its kind or entity group)."""
     filters = normalize_filters(query.filters)
     explicit = normalize_orders(filters, query.orders)
     validate(query, filters, explicit, in_transaction)
-    orders = effective_orders(filters, explicit)
-    rows: List[Tuple[Tuple[Any, ...], List[Any], Entity]] = []
+    orders = effective_orders(filters, explicit, query.projection)
+    split = [o.name for o in orders if o.name != KEY_PROPERTY] if query.projection else []
+    rows: List[Tuple[Tuple[Any, ...], List[Any], Entity, IndexRow]] = []
     for entity in candidates:
-        if not _in_scope(query, entity) or not _matches(entity, filters):
+        if not _in_scope(query, entity):
             continue
-        position = [_sort_component(entity, o, filters) for o in orders]
-        if any(p is _MISSING for p in position):
-            continue  # App Engine's index has no row for an entity lacking a sorted property
-        rows.append((_sort_key(position, orders), position, entity))
-    rows.sort(key=lambda row: row[0])
+        for row in _split(_index_row(entity), split):
+            if not _matches(row, filters):
+                continue
+            position = [_sort_component(row, o, filters) for o in orders]
+            if any(p is _MISSING for p in position):
+                continue  # App Engine's index has no row for an entity lacking a sorted property
+            rows.append((_sort_key(position, orders), position, entity, row))
+    rows.sort(key=lambda r: r[0])
+    if query.group_by:
+        rows = _first_of_each_group(rows, query.group_by)
     if query.start_cursor:
         start = _sort_key(codec.decode_cursor(query.start_cursor), orders)
         rows = [r for r in rows if start < r[0]]
@@ -253,7 +323,10 @@ def run(query: Query, candidates: Iterable[Entity], in_transaction: bool = False
     taken = rest if query.limit is None else rest[:max(query.limit, 0)]
     last = taken[-1] if taken else (rows[skipped - 1] if skipped else None)
     cursor = codec.encode_cursor(tuple(last[1])) if last else query.start_cursor
-    entities = [Entity(r[2].key) if query.keys_only else r[2] for r in taken]
+    if query.projection:
+        entities = [_projected(r[2].key, r[3], query.projection) for r in taken]
+    else:
+        entities = [Entity(r[2].key) if query.keys_only else r[2] for r in taken]
     return QueryResult(entities, cursor, len(taken) < len(rest), skipped, query.keys_only)
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from gae_emu.services.datastore import codec, metadata, query as query_module
+from gae_emu.services.datastore import codec, indexes, metadata, query as query_module
 from gae_emu.services.datastore.entities import Entity, with_user_ids
 from gae_emu.services.datastore.errors import BadArgumentError, BadRequestError, TransactionFailedError
 from gae_emu.services.datastore.keys import Key
@@ -279,7 +279,9 @@ class DatastoreService:
         if metadata.is_metadata(query.kind):
             metadata.check(query, txn is not None)
             return query_module.run(metadata.scoped(query), self._metadata_candidates(query))
-        return query_module.run(query, self._candidates(query, txn), in_transaction=txn is not None)
+        result = query_module.run(query, self._candidates(query, txn), in_transaction=txn is not None)
+        result.index = indexes.composite_index(query)
+        return result
 
     def _metadata_candidates(self, query: Query) -> List[Entity]:
         if query.kind == metadata.KIND:
@@ -290,7 +292,7 @@ class DatastoreService:
         return metadata.property_entities(query, stored)
 
     def count(self, query: Query, txn: Optional[Transaction] = None) -> int:
-        keys_query = Query(**{**query.__dict__, "keys_only": True})
+        keys_query = Query(**{**query.__dict__, "keys_only": not query.projection})
         return len(self.run_query(keys_query, txn).entities)
 
     # -- admin ---------------------------------------------------------------------------------
