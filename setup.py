@@ -42,7 +42,7 @@ setup(
     install_requires=["werkzeug>=2.2", "pyyaml>=5.4", "click>=8.0"],
     extras_require={
         "test": ["pytest>=7", "setuptools>=64", "wheel", "selenium>=4.10", "appengine-python-standard>=1.1", "flask",
-                 "hypothesis>=6.100"],
+                 "hypothesis>=6.100", "uvicorn", "django"],
         "google": ["appengine-python-standard>=1.1"],
         "bench": ["huey", "dramatiq[redis]", "redis"],
     },

@@ -19,6 +19,7 @@ from gae_emu.config.appyaml import format_handler_table, load_app_yaml
 from gae_emu.config.errors import ConfigError
 from gae_emu.config.models import AppConfig
 from gae_emu.config.queueyaml import load_queue_yaml
+from gae_emu.config.scriptcheck import module_clash
 
 USER_ERROR_EXIT = 2
 
@@ -33,7 +34,9 @@ class UserError(click.ClickException):
 
 
 def load_apps(paths: Sequence[str], check_imports: bool = True) -> List[AppConfig]:
-    """Validate every app.yaml; all problems of all files are reported together."""
+    """Validate every app.yaml; all problems of all files are reported together. Classic services'
+    scripts are import-checked here (they run in this process); python3 services' code is never
+    imported by gae-emu itself (their instances import it)."""
     apps, problems = [], []
     for path in paths:
         try:
@@ -48,6 +51,9 @@ def load_apps(paths: Sequence[str], check_imports: bool = True) -> List[AppConfi
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UserError(f"service {duplicates[0]!r} is defined by more than one app.yaml: " + ", ".join(paths))
+    clash = module_clash([app for app in apps if not app.is_python3])
+    if clash:
+        raise UserError(clash)
     return apps
 
 
@@ -74,9 +80,23 @@ def main() -> None:
 
 @main.command()
 @click.argument("apps", nargs=-1, required=True, type=click.Path(exists=False))
-def check(apps: Tuple[str, ...]) -> None:
-    """Validate APP... (directories holding app.yaml, or yaml files) and print the handler table."""
-    for app in load_apps(apps):
+@click.option("--python", "python", default=None, metavar="PATH", help="Interpreter to import python3 services with. Default: a .venv or venv in the service's folder, else the one gae-emu runs in.")
+def check(apps: Tuple[str, ...], python: Optional[str]) -> None:
+    """Validate APP... (directories holding app.yaml, or yaml files) and print the handler table.
+
+    A python3 service's app is imported once in its own interpreter and environment, as its instance
+    would import it; gae-emu never imports it itself."""
+    from gae_emu.runtime.importcheck import instance_import_problem
+
+    configs = load_apps(apps)
+    problems = []
+    for app in configs:
+        problem = instance_import_problem(app, python) if app.is_python3 else None
+        if problem:
+            problems.append(f"{app.path}: {problem}")
+    if problems:
+        raise UserError("\n".join(problems))
+    for app in configs:
         click.echo(f"{app.path}: service {app.service}, runtime {app.runtime}")
         click.echo(format_handler_table(app))
 
@@ -102,11 +122,14 @@ def check(apps: Tuple[str, ...]) -> None:
 @click.option("--smtp-user", default=None, help="User name for the --smtp-host server (STARTTLS is used when the server offers it).")
 @click.option("--smtp-password", default=None, help="Password for --smtp-user.")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error", "critical"]), help="Log level.")
-@click.option("--reload/--no-reload", default=True, show_default=True, help="Restart when a source or yaml file of the app changes.")
+@click.option("--python", "python", default=None, metavar="PATH", help="Interpreter for python3 services' instances. Default: a .venv or venv in the service's folder, else the one gae-emu runs in.")
+@click.option("--reload/--no-reload", default=True, show_default=True, help="Restart when a file of the app changes: a python3 service's .py files restart its instance only; yaml files and classic services' .py files restart the server.")
+@click.option("--reload-instances", is_flag=True, hidden=True, help="Set by --reload for the server it supervises.")
 def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: int, no_admin: bool, storage_path: Optional[str],
         clear_datastore: bool, enable_task_running: bool, enforce_queue_rates: bool, max_task_size: int, tombstone_ttl: float,
         task_deadline: float, env_vars: Tuple[str, ...], allowed_hosts: Tuple[str, ...], smtp_host: Optional[str],
-        smtp_port: int, smtp_user: Optional[str], smtp_password: Optional[str], log_level: str, reload: bool) -> None:
+        smtp_port: int, smtp_user: Optional[str], smtp_password: Optional[str], log_level: str,
+        python: Optional[str], reload: bool, reload_instances: bool) -> None:
     """Serve APP... (directories holding app.yaml, or yaml files; several are several services)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if log_level != "debug":
@@ -118,10 +141,12 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
     if reload:
         from gae_emu.runtime.reloader import supervise
 
-        child_args = [a for a in sys.argv[1:] if a not in ("--reload",)] + ["--no-reload"]
-        sys.exit(supervise(child_args, [app.root for app in configs]))
+        child_args = [a for a in sys.argv[1:] if a not in ("--reload",)] + ["--no-reload", "--reload-instances"]
+        classic_roots = [app.root for app in configs if not app.is_python3]
+        sys.exit(supervise(child_args, [app.root for app in configs], classic_roots))
 
-    from gae_emu.runtime.emulator import Emulator, EmulatorOptions
+    from gae_emu.emulator import Emulator, EmulatorOptions
+    from gae_emu.runtime.entrypoint import EntrypointError
     from gae_emu.runtime.server import PortInUseError
     from gae_emu.storage import StorageInUseError
 
@@ -143,8 +168,13 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         smtp_port=smtp_port,
         smtp_user=smtp_user,
         smtp_password=smtp_password,
+        python=python,
+        reload_instances=reload_instances,
     )
-    emulator = Emulator(configs, options)
+    try:
+        emulator = Emulator(configs, options)
+    except EntrypointError as exc:
+        raise UserError(str(exc)) from None
     try:
         emulator.start()
     except (PortInUseError, StorageInUseError) as exc:

@@ -75,6 +75,8 @@ PAGES = [
     ("/mail/<int:message_id>/attachments/<int:index>", mail.attachment, "GET"),
     ("/mail/deliver", mail.deliver_form, "POST"),
     ("/mail/clear", mail.clear_form, "POST"),
+    ("/instances", pages.instances, "GET"),
+    ("/instances/<service>/restart", pages.restart_instance, "POST"),
 ]
 API = [
     ("/queues", api.queues, "GET"),
@@ -99,6 +101,8 @@ API = [
     ("/mail/deliver", mail.api_deliver, "POST"),
     ("/mail/bounce", mail.api_bounce, "POST"),
     ("/mail/clear", mail.api_clear, "POST"),
+    ("/instances", api.instances, "GET"),
+    ("/instances/<service>/restart", api.restart_instance, "POST"),
 ]
 URLS = Map(_rules("", PAGES) + _rules("/api", API), strict_slashes=False, merge_slashes=False)
 

@@ -15,6 +15,7 @@ from werkzeug.exceptions import BadRequest
 from gae_emu import apiproxy
 
 from . import admin_datastore as ds
+from . import admin_instances as instances_
 from . import admin_queues as tq
 
 if TYPE_CHECKING:
@@ -131,3 +132,14 @@ def requests(ctx: Context) -> Dict[str, Any]:
     limit = max(1, min(500, _int_arg(ctx, "limit", 100)))
     records = emulator.request_log.recent(limit) if emulator is not None else []
     return {"requests": [asdict(r) for r in records]}
+
+
+# -- instances (python3 services) ----------------------------------------------------------------------
+
+
+def instances(ctx: Context) -> Dict[str, Any]:
+    return {"instances": instances_.instance_dicts()}
+
+
+def restart_instance(ctx: Context, service: str) -> Dict[str, Any]:
+    return instances_.restart(service)

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 from gae_emu import apiproxy
 
 from . import admin_datastore as ds
+from . import admin_instances as instances_
 from . import admin_queues as tq
 from .admin_html import Safe, esc, html, join, layout, link, post_button, table, url, when, with_query
 
@@ -241,3 +242,31 @@ def requests(ctx: Context) -> str:
              "task " + r.task_name if r.task_name else ("internal" if r.internal else "")] for r in records]
     return _page(ctx, "Request log", table(["Time", "Method", "Path", "Status", "Took", "Source"], rows,
                                            "No requests yet."))
+
+
+# -- instances ----------------------------------------------------------------------------------------
+
+
+def instances(ctx: Context) -> str:
+    listed = instances_.instance_dicts()
+    rows = [
+        [i["service"], i["pid"] or "", i["port"] or "", html('<span class="state">{}</span>', i["state"]),
+         when(i["started"]) if i["started"] else "", i["requests"], i["restarts"],
+         "" if i["last_exit_code"] is None else i["last_exit_code"],
+         html('<pre class="output">{}</pre>', "\n".join(i["last_output"][-10:] or [i["reason"]])),
+         post_button(url(ctx.base, "instances", i["service"], "restart"), "Restart", ctx.token)]
+        for i in listed
+    ]
+    body = join([
+        html("<p>{}</p>", "Each python3 service runs in its own instance process, started from its entrypoint. "
+                          "Classic services run inside the emulator's process and have no instance."),
+        table(["Service", "PID", "Port", "State", "Started", "Requests", "Restarts", "Last exit code",
+               "Last output", ""], rows, "No instances: no python3 service is served.",
+              [f"instance-{i['service']}" for i in listed]),
+    ])
+    return _page(ctx, "Instances", body)
+
+
+def restart_instance(ctx: Context, service: str) -> Response:
+    instances_.restart(service)
+    return _back(url(ctx.base, "instances"), f"Restarting the instance of service {service}.")

@@ -86,8 +86,8 @@ def load_app_yaml(path: Union[str, Path], *, check_imports: bool = True) -> AppC
     env = appkeys.env_variables(top.get("env_variables"))
     env.update(merge.env)
     fields = appkeys.app_fields(top, root, runtime)
-    if check_imports:
-        _check_imports(parsed, handlers, root, src, top, entrypoint_text)
+    if check_imports and not (runtime or "").startswith("python3"):  # python3 code runs in instances only
+        _check_imports(parsed, root)
     src.check()
     return AppConfig(
         path=file.resolve(), root=root, runtime=runtime or "", handlers=tuple(handlers),
@@ -203,9 +203,8 @@ def _find_include(text: str, current: Path, root: Path, including_display: str) 
     return None
 
 
-def _check_imports(parsed: List[ParsedHandler], handlers: List[Handler], root: Path, src: Source,
-                   top: MapView, entrypoint_text: Optional[str]) -> None:
-    """Import each distinct app script once; report at the handler (or entrypoint) that names it."""
+def _check_imports(parsed: List[ParsedHandler], root: Path) -> None:
+    """Import each distinct classic app script once; report at the handler that names it."""
     checked: Dict[ScriptRef, Optional[str]] = {}
     for item in parsed:
         ref = item.handler.script
@@ -215,16 +214,3 @@ def _check_imports(parsed: List[ParsedHandler], handlers: List[Handler], root: P
             checked[ref] = import_problem(ref, root)
             if checked[ref]:
                 item.script_value.error(checked[ref])
-    catch_all = handlers[-1] if handlers and handlers[-1].url == CATCH_ALL_URL else None
-    ref = catch_all.script if catch_all is not None else None
-    if ref is not None and not ref.builtin and ref not in checked:
-        problem = import_problem(ref, root)
-        if problem:
-            anchor = top.get("entrypoint") or top.get("runtime")
-            if entrypoint_text and parse_entrypoint(entrypoint_text):
-                how = f"entrypoint {ref}"
-            elif entrypoint_text:
-                how = f"entrypoint names no module:attr, so {ref} is served"
-            else:
-                how = f"default entrypoint {ref}"
-            src.error(anchor.mark if anchor else top.mark, "entrypoint", f"{how}: {problem}")

@@ -68,14 +68,16 @@ def parse_entrypoint(command: str) -> Optional[ScriptRef]:
 def resolve_script(text: str, ctx: ScriptContext) -> Tuple[Optional[ScriptRef], str]:
     """(ref, "") or (None, why the script value cannot be served)."""
     text = text.strip()
+    python3 = ctx.runtime.startswith("python3")
+    if python3 and not ctx.builtin_file and not (text == "gae_emu" or text.startswith("gae_emu.")):
+        # The python3 runtime sends every script handler to the entrypoint, whatever it names
+        # (`auto`, or a leftover `main.app`); the app's own code serves /_ah/queue/deferred too.
+        return ctx.entrypoint, ""
     if text in DEFERRED_SCRIPTS:
         return DEFERRED_REF, ""
     if text.startswith("$PYTHON_LIB/"):
         return None, f"{text!r}: gae-emu provides only the SDK's deferred handler among $PYTHON_LIB scripts"
-    python3 = ctx.runtime.startswith("python3")
     if text == "auto":
-        if python3:
-            return ctx.entrypoint, ""
         return None, "'auto' is for python3 runtimes; python27 names a WSGI app as package.module.attr"
     if text.endswith(".py"):
         return None, (f"{text!r} is a CGI script, which gae-emu does not run; name the WSGI "
@@ -86,8 +88,6 @@ def resolve_script(text: str, ctx: ScriptContext) -> Tuple[Optional[ScriptRef], 
     builtin = module == "gae_emu" or module.startswith("gae_emu.")
     if ctx.builtin_file and not builtin:
         return None, f"{text!r}: the emulator's app.yaml may only name gae_emu.* applications"
-    if python3 and not builtin:
-        return None, f"python3 runtimes take 'script: auto' (the app comes from entrypoint), got {text!r}"
     return ScriptRef(module, attr, builtin=builtin), ""
 
 

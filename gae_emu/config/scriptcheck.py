@@ -1,4 +1,5 @@
-"""Checking, at load time, that a `script:` handler's WSGI app can really be imported.
+"""Checking, at load time, that a classic `script:` handler's WSGI app can really be imported, and
+that classic services sharing this process do not need two different modules of one name.
 
 The import runs in this process (a subprocess would not see the same interpreter state and costs a
 second per check) with the app root first on sys.path; afterwards sys.path is restored and every
@@ -13,9 +14,9 @@ import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
-from gae_emu.config.models import ScriptRef
+from gae_emu.config.models import AppConfig, ScriptRef
 
 
 def import_problem(ref: ScriptRef, root: Path) -> Optional[str]:
@@ -42,8 +43,9 @@ def import_problem(ref: ScriptRef, root: Path) -> Optional[str]:
     finally:
         sys.path[:] = saved_path
         for name in set(sys.modules) - before:
-            if _is_under(sys.modules.get(name), root):
-                del sys.modules[name]
+            module = sys.modules.get(name)
+            if _is_under(module, root) and not _is_installed(module):  # a .venv in the app folder stays
+                sys.modules.pop(name, None)
         sys.modules.update(shadowed)
 
 
@@ -59,7 +61,36 @@ def _stash_foreign(top: str, root: Path) -> Dict[str, ModuleType]:
     return stashed
 
 
-def _is_installed(module: ModuleType) -> bool:
+def module_clash(apps: Sequence[AppConfig]) -> Optional[str]:
+    """Classic services share this process and so one `sys.modules`: two of them whose scripts import
+    different files under one top-level module name cannot both be served. The reason, or None."""
+    seen: Dict[str, Tuple[Path, AppConfig]] = {}
+    for app in apps:
+        for handler in app.handlers:
+            ref = handler.script
+            if ref is None or ref.builtin:
+                continue
+            top = ref.module.split(".")[0]
+            file = _top_level_file(app.root, top)
+            if file is None:
+                continue
+            if top in seen and seen[top][0] != file:
+                other_file, other = seen[top]
+                return (f"{other.path} and {app.path} both import a module {top!r}, from different files "
+                        f"({other_file} and {file}); classic services share one process, so give one of them "
+                        "another module name (python3 services each run in their own instance)")
+            seen.setdefault(top, (file, app))
+    return None
+
+
+def _top_level_file(root: Path, top: str) -> Optional[Path]:
+    for candidate in (root / f"{top}.py", root / top):
+        if candidate.exists():
+            return candidate.resolve()
+    return None
+
+
+def _is_installed(module: Optional[ModuleType]) -> bool:
     file = _file_of(module) or ""
     return any(part in file for part in ("site-packages", "dist-packages")) or file.startswith(sys.prefix + "/lib")
 

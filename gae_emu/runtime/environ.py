@@ -25,6 +25,7 @@ from gae_emu.services.users import COOKIE_NAME, DEFAULT_AUTH_DOMAIN, User, user_
 
 SERVER_SOFTWARE = "Development/2.0"
 INTERNAL_KEY = "gae_emu.internal"  # True on requests the emulator itself makes (task queue, cron)
+WARMUP_KEY = "gae_emu.warmup"  # the warmup request, sent to an instance before it counts as ready
 USER_KEY = "gae_emu.user"  # the logged-in User (or None), worked out once per request
 ALWAYS_DROPPED = ("HTTP_X_APPENGINE_FAKE_IS_ADMIN", "HTTP_X_APPENGINE_FAKE_LOGGED_IN")
 PROCESS_START = time.strftime("%Y%m%dt%H%M%S", time.gmtime())
@@ -144,6 +145,25 @@ def gae_process_env(service: ServiceIdentity) -> Dict[str, str]:
         "GAE_MEMORY_MB": "256",
         "GOOGLE_CLOUD_PROJECT": app.application,
     }
+
+
+def instance_process_env(service: ServiceIdentity, interpreter_bin: str, extra: Dict[str, str],
+                         api: Optional[Tuple[str, int]] = None) -> Dict[str, str]:
+    """The environment of a python3 instance, complete before its first import: the user's shell
+    environment (PATH, HOME, locale), what App Engine sets (GAE_*, GOOGLE_CLOUD_PROJECT), the service's
+    own `env_variables`, then `--env-var` (`extra`), and where the API server is. `PORT` is set per start."""
+    app = service.app
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAE_")}
+    env.pop("APPENGINE_USE_CLOUDTASK_PUSH_QUEUE", None)  # it would send task calls to real Cloud Tasks
+    env["PATH"] = interpreter_bin + os.pathsep + env.get("PATH", "")
+    env.update(gae_process_env(service))
+    env.update(APPLICATION_ID=app.app_id, SERVER_SOFTWARE=SERVER_SOFTWARE,
+               DEFAULT_VERSION_HOSTNAME=service.default_hostname, PYTHONUNBUFFERED="1")
+    env.update(dict(app.env_variables))
+    env.update(extra)
+    if api is not None:
+        env["API_HOST"], env["API_PORT"] = api[0], str(api[1])
+    return env
 
 
 class _RandomBytes:

@@ -1,8 +1,14 @@
-"""`--reload`: a small supervisor that runs the server in a child process and restarts it when a
-source or yaml file under an app's root changes (mtime polling: no extra dependency).
+"""`--reload`, at two levels (mtime polling: no extra dependency).
+
+`supervise` runs the whole server in a child process and restarts it when a yaml file changes, or a
+source file of a classic service (those run in the server's process). A python3 service's source
+files are watched by a `SourceWatcher` inside the server, which restarts only that service's
+instance: the queues, datastore, API server and admin console keep running.
 
 The first start's failure (bad config, port in use) ends the supervisor with the child's exit code;
-after a change, a failing child is reported and the supervisor waits for the next change.
+after a change, a failing child is reported and the supervisor waits for the next change. The child
+runs the same interpreter and the same gae_emu package as the supervisor (never one found in the
+working directory).
 
 Imports: the standard library only.
 """
@@ -13,9 +19,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 log = logging.getLogger("gae_emu.reloader")
 
@@ -24,13 +31,13 @@ SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules", ".pytest
 POLL_SECONDS = 1.0
 
 
-def snapshot(roots: Sequence[Path]) -> Dict[str, float]:
+def snapshot(roots: Sequence[Path], suffixes: Tuple[str, ...] = WATCHED_SUFFIXES) -> Dict[str, float]:
     mtimes: Dict[str, float] = {}
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith(".")]
             for name in filenames:
-                if name.endswith(WATCHED_SUFFIXES):
+                if name.endswith(suffixes):
                     path = os.path.join(dirpath, name)
                     try:
                         mtimes[path] = os.stat(path).st_mtime
@@ -39,8 +46,26 @@ def snapshot(roots: Sequence[Path]) -> Dict[str, float]:
     return mtimes
 
 
-def supervise(args: List[str], roots: Sequence[Path]) -> int:
-    command = [sys.executable, "-m", "gae_emu", *args]
+# `python -m gae_emu` would put the working directory first on sys.path, so a gae-emu checkout there
+# would shadow the installed package; this runs the CLI as the console script does.
+_CHILD = "import sys; sys.path[:] = [p for p in sys.path if p]; sys.argv[0] = 'gae-emu'; from gae_emu.cli import main; main()"
+
+
+class Snapshots:
+    """What one reload level watches: yaml files under `config_roots`, sources under `source_roots`."""
+
+    def __init__(self, config_roots: Sequence[Path], source_roots: Sequence[Path]) -> None:
+        self.config_roots, self.source_roots = list(config_roots), list(source_roots)
+
+    def take(self) -> Dict[str, float]:
+        mtimes = snapshot(self.config_roots, (".yaml", ".yml"))
+        mtimes.update(snapshot(self.source_roots, (".py",)))
+        return mtimes
+
+
+def supervise(args: List[str], config_roots: Sequence[Path], source_roots: Sequence[Path] = ()) -> int:
+    command = [sys.executable, "-c", _CHILD, *args]
+    watched = Snapshots(config_roots, source_roots)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -51,7 +76,7 @@ def supervise(args: List[str], roots: Sequence[Path]) -> int:
     signal.signal(signal.SIGINT, stop)
     first = True
     while True:
-        before = snapshot(roots)
+        before = watched.take()
         child = subprocess.Popen(command)
         while not stopping:
             time.sleep(POLL_SECONDS)
@@ -60,11 +85,11 @@ def supervise(args: List[str], roots: Sequence[Path]) -> int:
                 if first:
                     return code
                 log.error("the server exited with code %s; waiting for a change to restart", code)
-                while not stopping and snapshot(roots) == before:
+                while not stopping and watched.take() == before:
                     time.sleep(POLL_SECONDS)
                 break
             first = False
-            if snapshot(roots) != before:
+            if watched.take() != before:
                 log.info("a file changed; restarting")
                 _terminate(child)
                 break
@@ -81,3 +106,34 @@ def _terminate(child: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+class SourceWatcher:
+    """Polls each python3 service's folder for `.py` changes and calls `changed(service)`."""
+
+    def __init__(self, changed: Callable[[str], None], interval: float = POLL_SECONDS) -> None:
+        self.changed = changed
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self, roots: Mapping[str, Path]) -> None:
+        self._thread = threading.Thread(target=self._run, args=(dict(roots),), name="source-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self, roots: Dict[str, Path]) -> None:
+        before = {service: snapshot([root], (".py",)) for service, root in roots.items()}
+        while not self._stop.wait(self.interval):
+            for service, root in roots.items():
+                now = snapshot([root], (".py",))
+                if now != before[service]:
+                    before[service] = now
+                    try:
+                        self.changed(service)
+                    except Exception:  # a failed restart is reported by the instance itself
+                        log.exception("restarting service %s failed", service)

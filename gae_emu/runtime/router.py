@@ -3,8 +3,10 @@
 Order of work per request (B1, B2, B3): take the login cookie, strip App Engine headers an outside
 client may not set, refuse bodies on GET-like methods and bodies over 32 MB, redirect a
 non-normalised path, then the first handler whose `url` matches the *path* (anchored) wins: its
-`login:` rule, then a static file or the script's WSGI app called in-process with App Engine's environ.
-An app that raises gets a 500 page and a logged traceback; the server keeps serving.
+`login:` rule, then a static file or the script: a python3 service's script is its instance process
+(forwarded over loopback HTTP), a built-in or classic script a WSGI app called in-process with App
+Engine's environ. An app that raises gets a 500 page and a logged traceback; the server keeps serving.
+An instance that cannot take the request gives 503 with the reason.
 
 Imports: the standard library, werkzeug, `gae_emu.config`, `gae_emu.apiproxy`, `gae_emu.runtime.*`.
 """
@@ -21,12 +23,15 @@ from werkzeug.wrappers import Request, Response
 from gae_emu import apiproxy
 from gae_emu.config.models import AppConfig, Handler
 from gae_emu.runtime.environ import (
+    WARMUP_KEY,
     ServiceIdentity,
     app_environ,
     new_request_id,
     strip_untrusted_headers,
 )
+from gae_emu.runtime.instances import Instance, InstanceUnavailable
 from gae_emu.runtime.loader import ScriptLoader, ScriptLoadError
+from gae_emu.runtime.proxy import InstanceGone
 from gae_emu.runtime.login import check_login
 from gae_emu.runtime.static import NoMatchingFile, serve_static
 from gae_emu.runtime.tickets import LiveRequests
@@ -55,6 +60,7 @@ class ServiceRouter:
         self.loader = loader or ScriptLoader(identity.app.root)
         self.listeners = list(listeners)
         self.tickets = tickets  # API tickets live while a script runs (for the API server, issue 7)
+        self.instance: Optional[Instance] = None  # a python3 service's instance process
 
     def match(self, path: str) -> Optional[Handler]:
         """The first handler whose url matches `path` (for `gae-emu check` and tests)."""
@@ -125,6 +131,8 @@ class ServiceRouter:
         assert handler.script is not None
         request_id = new_request_id()
         app_environ(environ, self.identity, request_id)
+        if self.instance is not None and not handler.script.builtin:
+            return self._forward(environ, request_id)
         try:
             wsgi_app = self.loader.load(handler.script)
         except ScriptLoadError as exc:
@@ -139,6 +147,25 @@ class ServiceRouter:
             return BufferedResponse(status, headers, body)  # a malformed status line is the app's error too
         except Exception:
             log.exception("Uncaught exception in %s for %s %s", handler.script, environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            return _error_page("The server encountered an error and could not complete your request.")
+
+
+    def _forward(self, environ: dict, request_id: str) -> "Response | BufferedResponse":
+        """The request, as the app would have seen it in-process, sent to the service's instance."""
+        assert self.instance is not None
+        live = self.tickets.live(request_id, environ) if self.tickets is not None else contextlib.nullcontext()
+        try:
+            with live:
+                status, headers, body = self.instance.forward(environ, wait=not environ.get(WARMUP_KEY))
+            return BufferedResponse(status, headers, body)
+        except InstanceUnavailable as exc:
+            return _error_page(f"Service {self.app.service!r} is unavailable: {exc}", 503, "Service Unavailable")
+        except InstanceGone as exc:
+            log.error("service %s: %s %s: %s", self.app.service, environ.get("REQUEST_METHOD"),
+                      environ.get("PATH_INFO"), exc)
+            return _error_page("The server encountered an error and could not complete your request.")
+        except ValueError as exc:  # a malformed status line from the instance is the app's error too
+            log.error("service %s: malformed response: %s", self.app.service, exc)
             return _error_page("The server encountered an error and could not complete your request.")
 
 
@@ -186,8 +213,9 @@ def call_buffered(wsgi_app: Callable, environ: dict) -> Tuple[str, list, bytes]:
     return started[0], started[1], b"".join(written) + body if written else body
 
 
-def _error_page(message: str) -> Response:
+def _error_page(message: str, status: int = 500, title: str = "Internal Server Error") -> Response:
     from html import escape
 
-    body = f"<html><head><title>500 Internal Server Error</title></head><body><h1>Error: Server Error</h1><p>{escape(message)}</p></body></html>"
-    return Response(body, status=500, content_type="text/html; charset=utf-8")
+    body = (f"<html><head><title>{status} {title}</title></head><body><h1>Error: Server Error</h1>"
+            f"<p>{escape(message)}</p></body></html>")
+    return Response(body, status=status, content_type="text/html; charset=utf-8")

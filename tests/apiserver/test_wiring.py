@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import gae_emu.apiserver as apiserver
 from gae_emu.cli import main
 from gae_emu.config.appyaml import load_app_yaml
-from gae_emu.runtime.emulator import Emulator, EmulatorOptions
+from gae_emu.emulator import Emulator, EmulatorOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -152,10 +152,17 @@ def test_script_forms_rejected(app_errors):
     ]
 
 
-def test_python3_needs_script_auto(app_errors):
-    assert app_errors("runtime: python311\nhandlers:\n- url: /a\n  script: main.app\n") == [
-        "app/app.yaml:4:11: handlers[0].script: python3 runtimes take 'script: auto' "
-        "(the app comes from entrypoint), got 'main.app'"]
+def test_python3_sends_any_script_to_the_entrypoint(app_dir, write):
+    """App Engine accepts `script: main.app` (and the SDK's deferred script) under python3 and sends
+    the handler to the entrypoint, as it does for `script: auto`."""
+    from gae_emu.config.appyaml import load_app_yaml
+
+    write("app.yaml", "runtime: python311\nentrypoint: gunicorn -b :$PORT other:wsgi\nhandlers:\n"
+                      "- url: /a\n  script: main.app\n- url: /_ah/queue/deferred\n"
+                      "  script: google.appengine.ext.deferred.deferred.application\n  login: admin\n")
+    app = load_app_yaml(app_dir)
+    assert [(h.url, str(h.script)) for h in app.handlers] == [
+        ("/a", "other:wsgi"), ("/_ah/queue/deferred", "other:wsgi"), ("/.*", "other:wsgi")]
 
 
 def test_script_that_cannot_be_imported(app_errors, write):
@@ -172,12 +179,6 @@ def test_script_that_cannot_be_imported(app_errors, write):
     assert problems[2].startswith("app/app.yaml:10:11: handlers[2].script: cannot import 'syntax': SyntaxError: ")
     assert problems[3] == ("app/app.yaml:12:11: handlers[3].script: cannot import 'missing': "
                            "ModuleNotFoundError: No module named 'missing'")
-
-
-def test_python3_entrypoint_that_cannot_be_imported(app_errors):
-    assert app_errors("runtime: python312\nentrypoint: gunicorn -b :$PORT nope:app\n") == [
-        "app/app.yaml:2:13: entrypoint: entrypoint nope:app: cannot import 'nope': "
-        "ModuleNotFoundError: No module named 'nope'"]
 
 
 def test_top_level_values(app_errors):
@@ -266,15 +267,6 @@ def test_errors_in_an_included_file_name_that_file(app_errors, write):
 def test_url_must_start_with_a_slash(app_errors):
     assert app_errors(HEAD + "handlers:\n- url: foo\n  script: main.app\n") == [
         "app/app.yaml:5:8: handlers[0].url: 'foo' must start with / (it is matched against the request path)"]
-
-
-def test_python3_entrypoint_without_module_attr_and_default(app_errors, app_dir):
-    (app_dir / "main.py").write_text("x = 1\n")
-    assert app_errors("runtime: python312\nentrypoint: python main.py\n") == [
-        "app/app.yaml:2:13: entrypoint: entrypoint names no module:attr, so main:app is served: "
-        "module 'main' has no attribute 'app'"]
-    assert app_errors("runtime: python312\n") == [
-        "app/app.yaml:1:10: entrypoint: default entrypoint main:app: module 'main' has no attribute 'app'"]
 
 
 def test_main_file_problems_come_before_included_ones(app_errors, write):

@@ -1,9 +1,13 @@
-"""One running emulator: the services of an app, its routers, its ports and its task dispatcher.
+"""One running emulator: the composition root that wires the services, the front doors (the router
+per service, the API server), the instances of python3 services, the ports and the task dispatcher.
 
-`cli.py` (and `gae_emu.testing`, for in-process use) build an `Emulator` from validated configs and
-plain options; nothing here reads argv or the environment. Ports: the default service listens on
-`port`, each further service on the next port (B10), the admin console on `admin_port`; 0 picks a
-free port.
+`cli.py` builds an `Emulator` from validated configs and plain options; nothing here reads argv.
+Ports: the default service listens on `port`, each further service on the next port (B10), the admin
+console on `admin_port`; 0 picks a free port. Python3 services run in instance processes
+(`runtime/instances.py`) started from their entrypoints with the environment App Engine gives them;
+classic `script: package.module.attr` services (gae-emu's own API) run in this process.
+
+It sits above `runtime/` and `apiserver/` (it imports both; neither imports it).
 
 Imports: the standard library, `gae_emu.*` except `cli` and `handlers`.
 """
@@ -24,10 +28,15 @@ from gae_emu.config.models import AppConfig, DEFAULT_SERVICE, ScriptRef
 from gae_emu.config.queueyaml import QueueConfigWatcher
 from gae_emu.runtime.builtin import builtin_app_yaml
 from gae_emu.runtime.delivery import TaskDelivery
-from gae_emu.runtime.environ import INTERNAL_KEY, ServiceIdentity, gae_process_env
+from gae_emu.runtime.entrypoint import bin_dir, build_command, interpreter_for
+from gae_emu.runtime.environ import (
+    INTERNAL_KEY, SERVER_SOFTWARE, WARMUP_KEY, ServiceIdentity, instance_process_env, internal_environ,
+)
 from gae_emu.runtime.frontend import Frontend
 from gae_emu.runtime.hosts import local_hosts_only
+from gae_emu.runtime.instances import Instance
 from gae_emu.runtime.loader import ScriptLoader, ScriptLoadError
+from gae_emu.runtime.reloader import SourceWatcher
 from gae_emu.runtime.requestlog import RequestLog
 from gae_emu.runtime.router import ServiceRouter
 from gae_emu.runtime.server import ServerSet
@@ -67,6 +76,8 @@ class EmulatorOptions:
     smtp_port: int = 25
     smtp_user: Optional[str] = None
     smtp_password: Optional[str] = None
+    python: Optional[str] = None  # interpreter of python3 instances; None: the service's .venv/venv, else ours
+    reload_instances: bool = False  # restart a python3 service's instance when a .py file under it changes
 
 
 def default_storage_path(application: str) -> Path:
@@ -104,6 +115,16 @@ class Emulator:
         self.dispatcher: Optional[Dispatcher] = None
         self.tickets = LiveRequests()  # API tickets of the requests being served (issue 7)
         self.api_server: Optional["ApiServer"] = None
+        self.instances: Dict[str, Instance] = {}
+        self._watcher: Optional[SourceWatcher] = None
+        self.check_entrypoints()
+
+    def check_entrypoints(self) -> None:
+        """EntrypointError (one line, naming the program) for an entrypoint that cannot run here."""
+        for app in self.apps:
+            if app.is_python3:
+                build_command(app.entrypoint, interpreter_for(app.root, self.options.python), 0,
+                              where=f"{app.path}: entrypoint")
 
     # -- start and stop ---------------------------------------------------------------------------
 
@@ -123,8 +144,10 @@ class Emulator:
         builtin = load_builtin_app_yaml(builtin_app_yaml())
         for app in self.apps:
             identity = ServiceIdentity(app=app, hostname=hostnames[app.service], default_hostname=hostnames[self.default_service])
-            self.routers[app.service] = ServiceRouter(identity, builtin, ScriptLoader(app.root), [self.request_log.record],
-                                                      tickets=self.tickets)
+            router = ServiceRouter(identity, builtin, ScriptLoader(app.root), [self.request_log.record], tickets=self.tickets)
+            if app.is_python3:
+                router.instance = self.instances[app.service] = self._instance(app, identity, router)
+            self.routers[app.service] = router
         apiproxy.install(self.services)
         delivery = TaskDelivery(self.routers, self.default_service, hostnames)
         self.dispatcher = Dispatcher(
@@ -136,14 +159,23 @@ class Emulator:
         self.services.settings["emulator"] = self
         if self.api_server is not None:
             self.api_server.start()
-            self._preload_python3_scripts()
+        for instance in self.instances.values():
+            instance.start()
+        self._preload_classic_scripts()  # before the dispatcher: queued tasks may name their modules
         self.servers.start()
         self.dispatcher.start()
+        if self.options.reload_instances and self.instances:
+            self._watcher = SourceWatcher(self._restart_changed)
+            self._watcher.start({name: self.routers[name].app.root for name in self.instances})
 
     def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
         self.servers.stop()
+        for instance in self.instances.values():
+            instance.stop()
         if self.api_server is not None:
             self.api_server.stop()
         if self.services is not None:
@@ -182,21 +214,40 @@ class Emulator:
         return SmtpRelay(opts.smtp_host, opts.smtp_port, opts.smtp_user, opts.smtp_password)
 
     def _apply_process_env(self, hostnames: Dict[str, str]) -> None:
-        """App code reads os.environ at import time; one process serves every service, so the
-        default service's variables win where services disagree (documented in docs/)."""
-        for app in reversed(self.apps):
+        """Classic services run in this process and read os.environ; where two classic services
+        disagree, the default service's variables win (docs/differences.md). Python3 services get
+        their own environment in their instance (`instance_env`), and nothing of theirs is put here."""
+        classic = [app for app in self.apps if not app.is_python3]
+        for app in reversed(classic):
             os.environ.update(dict(app.env_variables))
-        os.environ.update(self.options.env_vars)
+        if classic:
+            os.environ.update(self.options.env_vars)
         os.environ.setdefault("APPLICATION_ID", self.default_app.app_id)
-        os.environ["SERVER_SOFTWARE"] = "Development/2.0"
+        os.environ["SERVER_SOFTWARE"] = SERVER_SOFTWARE
         os.environ["DEFAULT_VERSION_HOSTNAME"] = hostnames[self.default_service]
-        if self.default_app.is_python3:
-            identity = ServiceIdentity(app=self.default_app, hostname="", default_hostname="")
-            os.environ.update(gae_process_env(identity))
-        if self.api_server is not None:  # where appengine-python-standard sends its API calls (issue 7)
-            os.environ["API_HOST"] = self.api_server.host
-            os.environ["API_PORT"] = str(self.api_server.port)
-        os.environ.pop("APPENGINE_USE_CLOUDTASK_PUSH_QUEUE", None)
+
+    def _instance(self, app: AppConfig, identity: ServiceIdentity, router: ServiceRouter) -> Instance:
+        interpreter = interpreter_for(app.root, self.options.python)
+        api = (self.api_server.host, self.api_server.port) if self.api_server is not None else None
+        warmup = None
+        if "warmup" in app.inbound_services:
+            def warmup(instance: Instance) -> None:
+                """App Engine sends `GET /_ah/warmup` to a new instance before any other request."""
+                environ = internal_environ("GET", "/_ah/warmup", [], b"", identity.hostname, "0.1.0.3")
+                environ[WARMUP_KEY] = True
+                status = router.handle(environ).status_code
+                log.info("service %s: /_ah/warmup answered %s", app.service, status)
+
+        return Instance(
+            app.service, app.root,
+            lambda port: build_command(app.entrypoint, interpreter, port, where=f"{app.path}: entrypoint"),
+            instance_process_env(identity, bin_dir(interpreter), self.options.env_vars, api), warmup=warmup,
+            request_timeout=self.options.task_deadline,
+        )
+
+    def _restart_changed(self, service: str) -> None:
+        log.info("service %s: a source file changed; restarting its instance", service)
+        self.instances[service].restart()
 
     # -- the API server for appengine-python-standard apps (issue 7) --------------------------------
 
@@ -216,12 +267,11 @@ class Emulator:
         log.info("API server for appengine-python-standard at %s", server.url)
         return server
 
-    def _preload_python3_scripts(self) -> None:
-        """Import the python3 apps now, on this thread. `wrap_wsgi_app()` snapshots os.environ when
-        the app module calls it, and once any `wrap_wsgi_app()` has run (the config check imports
-        the app) os.environ is per thread: only this thread holds API_PORT and the app id."""
+    def _preload_classic_scripts(self) -> None:
+        """Import the classic services' apps before the dispatcher starts: a deferred task queued
+        before a restart names functions of the app's modules, which must be importable when it runs."""
         for app in self.apps:
-            if not app.is_python3:
+            if app.is_python3:
                 continue
             loader = self.routers[app.service].loader
             for ref in dict.fromkeys(h.script for h in app.handlers if h.script is not None and not h.script.builtin):

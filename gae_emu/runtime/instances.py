@@ -1,0 +1,316 @@
+"""Instances: each python3 service's code in its own process, started from its entrypoint, watched,
+restarted when it dies, and reached over loopback HTTP (App Engine's and dev_appserver's model).
+
+One `Instance` per service. Its supervisor thread owns the process for the instance's whole life: it
+starts it with the service's environment and `$PORT`, waits until the port accepts connections,
+sends `/_ah/warmup` when the service asks for it, then waits for the process to exit. An exit that
+was not asked for is reported with its code and last output and the process is started again at
+once; a process that keeps dying before it is ready (an import error) is started again after a
+growing pause, and its service answers 503 with the reason meanwhile. Requests that arrive while an instance starts wait
+for it.
+
+Imports: the standard library, `gae_emu.runtime.entrypoint`, `gae_emu.runtime.proxy`.
+"""
+from __future__ import annotations
+
+import collections
+import ctypes
+import ctypes.util
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Deque, Dict, List, Optional, Tuple
+
+from gae_emu.runtime.entrypoint import EntrypointError, InstanceCommand
+from gae_emu.runtime.proxy import ConnectionPool, InstanceGone, request_parts
+
+log = logging.getLogger("gae_emu.instances")
+
+START_TIMEOUT = 60.0  # seconds a request waits for a starting instance
+MAX_BACKOFF = 30.0
+OUTPUT_LINES = 40
+STOP_GRACE = 5.0
+
+STARTING, READY, FAILED, STOPPED = "starting", "ready", "failed", "stopped"
+_FRAME_RE = re.compile(r'\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
+
+
+class InstanceUnavailable(Exception):
+    """The service's instance cannot take the request (failed to start, or still starting)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _death_signal() -> Optional[Callable[[], None]]:
+    """A pre-exec hook that makes Linux SIGTERM the instance if the emulator dies without stopping
+    it (SIGKILL, a crash): instances must never outlive the emulator."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def hook() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return hook
+
+
+_PRE_EXEC = _death_signal()
+
+
+def import_error_summary(lines: List[str]) -> str:
+    """`file:line: Error: message` from a traceback in an instance's output, else its last line."""
+    text = [line for line in lines if line.strip()]
+    if not text:
+        return ""
+    last = text[-1].strip()
+    for line in reversed(text):
+        match = _FRAME_RE.match(line)
+        if match:
+            return f"{match.group('file')}:{match.group('line')}: {last}"
+    return last
+
+
+@dataclass
+class InstanceInfo:
+    """What the admin console shows of an instance."""
+
+    service: str
+    pid: Optional[int]
+    port: Optional[int]
+    state: str
+    started: Optional[float]
+    requests: int
+    restarts: int
+    last_exit_code: Optional[int]
+    last_output: List[str]
+    reason: str
+    command: List[str]
+
+
+class Instance:
+    """One service's instance process, its supervisor thread and its connection pool."""
+
+    def __init__(self, service: str, root: Path, command_for: Callable[[int], InstanceCommand],
+                 env: Dict[str, str], warmup: Optional[Callable[["Instance"], None]] = None,
+                 request_timeout: float = 600.0, echo: Callable[[str], None] = None) -> None:
+        self.service = service
+        self.root = root
+        self.command_for = command_for
+        self.env = env
+        self.warmup = warmup
+        self.request_timeout = request_timeout
+        self.echo = echo or (lambda line: sys.stderr.write(line + "\n"))
+        self.state = STOPPED
+        self.reason = ""
+        self.process: Optional[subprocess.Popen] = None
+        self.port: Optional[int] = None
+        self.pool: Optional[ConnectionPool] = None
+        self.started_at: Optional[float] = None
+        self.requests = 0
+        self.restarts = 0
+        self.last_exit_code: Optional[int] = None
+        self.output: Deque[str] = collections.deque(maxlen=OUTPUT_LINES)
+        self.command: Tuple[str, ...] = ()
+        self._ready = threading.Event()
+        self._changed = threading.Condition()
+        self._stopping = False
+        self._restart_now = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._said: set = set()
+        self._was_ready = False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping = False
+        self.state = STARTING
+        self._thread = threading.Thread(target=self._supervise, name=f"instance-{self.service}", daemon=True)
+        self._thread.start()
+
+    def restart(self) -> None:
+        """Stop the running process and start a fresh one at once (reload, the console's button)."""
+        self._restart_now.set()
+        self._terminate()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._restart_now.set()
+        self._terminate()
+        if self._thread is not None:
+            self._thread.join(STOP_GRACE + 5)
+        self.state = STOPPED
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def info(self) -> InstanceInfo:
+        process = self.process
+        return InstanceInfo(self.service, process.pid if process and process.poll() is None else None, self.port,
+                            self.state, self.started_at, self.requests, self.restarts, self.last_exit_code,
+                            list(self.output), self.reason, list(self.command))
+
+    def _supervise(self) -> None:
+        quick_deaths = 0
+        while not self._stopping:
+            self._restart_now.clear()
+            code = self._run_once()
+            if self._stopping:
+                break
+            asked = self._restart_now.is_set()
+            if asked:
+                quick_deaths = 0
+                continue
+            quick_deaths = 0 if self._was_ready else quick_deaths + 1
+            if quick_deaths >= 2:
+                self._set_state(FAILED)  # requests get the reason (503) instead of waiting
+                pause = min(MAX_BACKOFF, 2.0 ** (quick_deaths - 2))
+                log.error("instance of service %s keeps exiting; next start in %.0f s", self.service, pause)
+                self._restart_now.wait(pause)
+                if self._restart_now.is_set():
+                    quick_deaths = 0
+        self._set_state(STOPPED)
+
+    def _run_once(self) -> Optional[int]:
+        port = free_port()
+        try:
+            command = self.command_for(port)
+        except EntrypointError as exc:
+            self.reason = str(exc)
+            self._set_state(FAILED)
+            log.error("service %s: %s", self.service, exc)
+            self._restart_now.wait()
+            return None
+        for note in command.notes:
+            if note not in self._said:
+                self._said.add(note)
+                log.warning("service %s: %s", self.service, note)
+        self.command = command.argv
+        env = {**self.env, **command.env, "PORT": str(port)}
+        self.output.clear()
+        self.started_at = time.time()
+        self._set_state(STARTING)
+        try:
+            process = subprocess.Popen(
+                command.argv, cwd=str(self.root), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_PRE_EXEC,
+            )
+        except OSError as exc:
+            self._was_ready = False
+            self.reason = f"cannot start {command.argv[0]}: {exc.strerror or exc}"
+            self._set_state(FAILED)
+            log.error("service %s: %s", self.service, self.reason)
+            return None
+        self.process, self.port = process, port
+        self._was_ready = False
+        reader = threading.Thread(target=self._pump, args=(process,), name=f"output-{self.service}", daemon=True)
+        reader.start()
+        if self._wait_for_port(process, port):
+            self.pool = ConnectionPool(port, self.request_timeout)
+            if self.warmup is not None:
+                self.warmup(self)
+            self.reason = ""
+            self._was_ready = True
+            self._set_state(READY)
+            log.info("service %s: instance ready (pid %s, port %s, %.2f s)", self.service, process.pid, port,
+                     time.time() - self.started_at)
+        code = process.wait()
+        reader.join(2)
+        self._ready.clear()
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+        self.last_exit_code = code
+        if self._stopping or self._restart_now.is_set():
+            return code
+        self.restarts += 1
+        summary = import_error_summary(list(self.output))
+        self.reason = f"the instance exited with code {code}" + (f": {summary}" if summary else "")
+        self._set_state(STARTING)  # started again at once; waiting requests keep waiting
+        tail = "\n".join(list(self.output)[-10:])
+        log.error("service %s: instance (pid %s) exited with code %s; last output:\n%s", self.service,
+                  process.pid, code, tail or "(none)")
+        return code
+
+    def _wait_for_port(self, process: subprocess.Popen, port: int) -> bool:
+        while process.poll() is None and not self._stopping:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return True
+            except OSError:
+                time.sleep(0.02)
+        return False
+
+    def _pump(self, process: subprocess.Popen) -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.output.append(line)
+            try:
+                self.echo(line)
+            except Exception:  # a closed console must not stop the instance
+                pass
+
+    def _terminate(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            process.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+
+    def _set_state(self, state: str) -> None:
+        with self._changed:
+            self.state = state
+            if state == READY:
+                self._ready.set()
+            self._changed.notify_all()
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def forward(self, environ: dict, wait: bool = True) -> Tuple[str, list, bytes]:
+        """Send a routed request to the instance; InstanceUnavailable or InstanceGone if it cannot."""
+        if wait:
+            self._wait_usable()
+        pool = self.pool
+        if pool is None:
+            raise InstanceUnavailable(self.reason or "the instance is not running")
+        method, target, headers, body = request_parts(environ)
+        self.requests += 1
+        return pool.send(method, target, headers, body)
+
+    def _wait_usable(self) -> None:
+        if self._ready.is_set():
+            return
+        deadline = time.monotonic() + START_TIMEOUT
+        with self._changed:
+            while self.state != READY:
+                if self.state in (FAILED, STOPPED):
+                    raise InstanceUnavailable(self.reason or f"the instance is {self.state}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise InstanceUnavailable(f"the instance did not start within {START_TIMEOUT:.0f} s")
+                self._changed.wait(min(left, 0.5))
