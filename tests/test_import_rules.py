@@ -54,3 +54,16 @@ def test_the_checker_sees_a_violation(tmp_path):
         "bad.py:1: imports werkzeug.wrappers",
         "bad.py:2: imports gae_emu.cli",
     ]
+
+
+def test_runtime_sits_below_the_composition_root():
+    """runtime/ (front end, instances) never imports the API server, the Cloud front doors or the
+    emulator that wires them; the composition root (gae_emu/emulator.py) imports them all."""
+    forbidden = ("gae_emu.apiserver", "gae_emu.cloud", "gae_emu.emulator", "gae_emu.testing")
+    assert _violations(sources("runtime"), forbidden) == []
+
+
+def test_the_instance_server_runs_outside_the_package():
+    """instance_server.py runs in the app's interpreter, where gae_emu may not be installed."""
+    imported = [name for _, name in imports_of(PACKAGE / "runtime" / "instance_server.py")]
+    assert imported and not [n for n in imported if n.startswith(("gae_emu", "werkzeug", "click", "yaml"))]
