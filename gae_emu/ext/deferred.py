@@ -55,10 +55,18 @@ def set_log_level(log_level: int) -> None:
     _log_level = log_level
 
 
+class MissingCodeError(Exception):
+    """The payload names a module the server cannot import yet (the app is being edited, reloaded or
+    started): the task answers 500 and is retried, as any failure, instead of being dropped."""
+
+
 def run(data: bytes) -> Any:
-    """Unpickles and runs a task payload; a payload that does not unpickle is a permanent failure."""
+    """Unpickles and runs a task payload; a payload that does not unpickle is a permanent failure,
+    except when it names a module that cannot be imported right now (MissingCodeError, retried)."""
     try:
         func, args, kwds = pickle.loads(data)
+    except ImportError as exc:
+        raise MissingCodeError(f"the task's code cannot be imported now ({exc}); it will be retried") from exc
     except Exception as exc:
         raise PermanentTaskFailure(exc) from exc
     return func(*args, **kwds)
@@ -205,6 +213,9 @@ class TaskHandler:
         except PermanentTaskFailure:
             log.exception("Permanent failure attempting to execute task")
             return "200 OK", plain, b"PermanentTaskFailure"
+        except MissingCodeError as exc:
+            log.warning("Task %s: %s", self.environ.get("HTTP_X_APPENGINE_TASKNAME"), exc)
+            return "500 Internal Server Error", plain, b"Task code not importable yet; it will be retried."
         except Exception:
             log.error("Task %s failed:\n%s", self.environ.get("HTTP_X_APPENGINE_TASKNAME"), traceback.format_exc())
             return "500 Internal Server Error", plain, b"Task failed; it will be retried."
