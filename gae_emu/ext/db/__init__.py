@@ -21,7 +21,9 @@ from gae_emu.ext.db.properties import (
     IntegerProperty, ListProperty, Property, Reference, ReferenceProperty, SelfReference,
     SelfReferenceProperty, StringListProperty, StringProperty, TextProperty, TimeProperty, UnindexedProperty,
 )
+from gae_emu.ext.db.expando import Expando
 from gae_emu.ext.db.query import Query
+from gae_emu.ext.db.special import GeoPt, GeoPtProperty, UserProperty
 from gae_emu.ext.db.transactions import (
     ALLOWED, DEFAULT_TRANSACTION_RETRIES, INDEPENDENT, MANDATORY, NESTED, TransactionOptions,
     create_transaction_options, is_in_transaction, non_transactional, run_in_transaction,

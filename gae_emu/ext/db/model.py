@@ -13,8 +13,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, Type, Union
 
 from gae_emu import apiproxy
 from gae_emu.ext.db.errors import (
-    BadArgumentError, BadKeyError, BadValueError, DuplicatePropertyError, KindError, NotSavedError,
-    ReservedWordError,
+    BadArgumentError, BadKeyError, BadRequestError, BadValueError, DuplicatePropertyError, KindError,
+    NotSavedError, ReservedWordError,
 )
 from gae_emu.ext.db.properties import AUTO_UPDATE_UNCHANGED, ListProperty, Property
 from gae_emu.ext.db.transactions import current_transaction, datastore, run_in_transaction
@@ -70,9 +70,11 @@ class Model(metaclass=PropertiedClass):
     _unindexed_properties: frozenset = frozenset()
 
     def __init__(self, parent: Union["Model", Key, None] = None, key_name: Optional[str] = None,
-                 _app: Optional[str] = None, _from_entity: bool = False, **kwds: Any) -> None:
+                 _app: Optional[str] = None, _from_entity: bool = False, _projection: Tuple[str, ...] = (),
+                 **kwds: Any) -> None:
         key = kwds.pop("key", None)
         self._saved = bool(_from_entity)
+        self._projection = tuple(_projection)  # a projection query's partial instance: never put
         self._key: Optional[Key] = None
         self._key_name: Optional[str] = None
         self._parent_key: Optional[Key] = None
@@ -105,6 +107,8 @@ class Model(metaclass=PropertiedClass):
                 self._parent_key = _as_key(parent)
             self._key_name = key_name
         for prop in self.properties().values():
+            if prop.name not in kwds and self._projection:
+                continue  # not projected: left unset, as App Engine's db leaves it
             value = kwds[prop.name] if prop.name in kwds else prop.default_value()
             prop.__set__(self, value)
 
@@ -177,14 +181,15 @@ class Model(metaclass=PropertiedClass):
         return entity
 
     @classmethod
-    def from_entity(cls, entity: Entity) -> "Model":
+    def from_entity(cls, entity: Entity, projection: Tuple[str, ...] = ()) -> "Model":
+        """An instance for a stored entity (or a projection query's partial one)."""
         if cls.kind() != entity.kind():
             raise KindError("Class %s cannot handle kind '%s'" % (repr(cls), entity.kind()))
         values = {}
         for prop in cls.properties().values():
             if prop.name in entity:
                 values[prop.name] = prop.make_value_from_datastore(entity[prop.name])
-        return cls(None, _from_entity=True, key=entity.key, **values)
+        return cls(None, _from_entity=True, _projection=projection, key=entity.key, **values)
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -277,6 +282,8 @@ def get(keys: Any, **kwargs: Any) -> Any:
 def put(models: Any, **kwargs: Any) -> Any:
     """Store model instances; returns their keys (one key for one model)."""
     items, multiple = _normalize(models, Model)
+    if any(m._projection for m in items):
+        raise BadRequestError("Cannot put a partial entity")
     keys = datastore().put([m._populate_entity() for m in items], current_transaction())
     for model, key in zip(items, keys):
         model._key, model._key_name, model._saved = key, None, True

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, Iterator, List, Optional, Type
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Type
 
 from gae_emu import apiproxy
+from gae_emu.api import users
 from gae_emu.ext.db.errors import BadArgumentError, BadQueryError, BadValueError, NotSavedError, PropertyError
+from gae_emu.ext.db.expando import Expando
 from gae_emu.ext.db.model import Model, class_for_kind
 from gae_emu.ext.db.properties import _date_to_datetime, _time_to_datetime
+from gae_emu.ext.db.special import user_value
 from gae_emu.ext.db.transactions import current_transaction, datastore
 from gae_emu.services.datastore import KEY_PROPERTY, Filter, Key, Order
 from gae_emu.services.datastore import Query as ServiceQuery
@@ -29,6 +32,8 @@ _DEFAULT_COUNT_LIMIT = 1000
 def _normalize_parameter(value: Any) -> Any:
     if isinstance(value, Model):
         return value.key()
+    if isinstance(value, users.User):
+        return user_value(value)
     if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
         return _date_to_datetime(value)
     if isinstance(value, datetime.time):
@@ -40,9 +45,17 @@ class Query:
     """A datastore query over one model class (or kindless, with `model_class=None`)."""
 
     def __init__(self, model_class: Optional[Type[Model]] = None, keys_only: bool = False,
-                 cursor: Optional[str] = None, namespace: Optional[str] = None, _app: Optional[str] = None) -> None:
+                 cursor: Optional[str] = None, namespace: Optional[str] = None, _app: Optional[str] = None,
+                 distinct: bool = False, projection: Optional[Sequence[str]] = None) -> None:
         self._model_class = model_class
         self._keys_only = keys_only
+        self._projection = tuple(projection or ())
+        self._distinct = bool(distinct)
+        if self._distinct and not self._projection:
+            raise BadQueryError("cannot specify distinct without a projection")
+        for name in self._projection:
+            if model_class is not None and name in model_class._unindexed_properties:
+                raise PropertyError("Property '%s' is not indexed" % name)
         self._namespace = namespace
         self._app = _app
         self._filters: List[Filter] = []
@@ -54,6 +67,12 @@ class Query:
 
     def is_keys_only(self) -> bool:
         return self._keys_only
+
+    def projection(self) -> Optional[Tuple[str, ...]]:
+        return self._projection or None
+
+    def is_distinct(self) -> bool:
+        return self._distinct
 
     def filter(self, property_operator: str, value: Any) -> "Query":
         match = _FILTER_REGEX.match(property_operator)
@@ -83,7 +102,8 @@ class Query:
             if name != KEY_PROPERTY or descending:
                 raise BadQueryError("Only %s ascending orders are supported on kindless queries" % KEY_PROPERTY)
         else:
-            if name not in self._model_class._all_properties and name != KEY_PROPERTY:
+            if name not in self._model_class._all_properties and name != KEY_PROPERTY \
+                    and not issubclass(self._model_class, Expando):
                 raise PropertyError("Invalid property name '%s'" % name)
             if name in self._model_class._unindexed_properties:
                 raise PropertyError("Property '%s' is not indexed" % name)
@@ -120,11 +140,12 @@ class Query:
             kind=self._model_class.kind() if self._model_class is not None else None,
             namespace=namespace, app=self._app or apiproxy.current().app_id, ancestor=self._ancestor,
             filters=list(self._filters), orders=list(self._orders), keys_only=keys_only,
-            limit=limit, offset=offset, start_cursor=self._cursor, end_cursor=self._end_cursor)
+            limit=limit, offset=offset, start_cursor=self._cursor, end_cursor=self._end_cursor,
+            projection=self._projection, group_by=self._projection if self._distinct else ())
 
     def _to_model(self, entity: Any) -> Any:
         cls = self._model_class or class_for_kind(entity.kind())
-        return cls.from_entity(entity)
+        return cls.from_entity(entity, self._projection) if self._projection else cls.from_entity(entity)
 
     def run(self, limit: Optional[int] = None, offset: int = 0, keys_only: Optional[bool] = None,
             **kwargs: Any) -> Iterator[Any]:

@@ -68,11 +68,12 @@ class ByteString(bytes):
     """A short, indexed byte string (meaning BYTESTRING)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GeoPt:
     """A geographical point (PropertyValue.pointvalue: x = latitude, y = longitude).
 
     Kept as sent, as Google's stub keeps it: range checks are the client library's (`check()`).
+    Equal to any GeoPt (subclasses too, such as `gae_emu.ext.db.GeoPt`) at the same place.
     """
 
     lat: float
@@ -81,6 +82,14 @@ class GeoPt:
     def __post_init__(self) -> None:
         object.__setattr__(self, "lat", float(self.lat))
         object.__setattr__(self, "lon", float(self.lon))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GeoPt):
+            return NotImplemented
+        return (self.lat, self.lon) == (other.lat, other.lon)
+
+    def __hash__(self) -> int:
+        return hash((self.lat, self.lon))
 
     def check(self) -> "GeoPt":
         """This point, or BadValueError when it is off the globe (datastore_types.GeoPt's rule)."""
