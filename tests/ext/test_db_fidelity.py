@@ -10,6 +10,7 @@ import pytest
 from gae_emu import apiproxy
 from gae_emu.api import users
 from gae_emu.ext import db
+from gae_emu.ext.db import metadata
 from gae_emu.services.datastore import Query
 from gae_emu.services.users import user_id_for
 
@@ -105,8 +106,23 @@ def test_expando_dynamic_properties(services):
         thing.day = datetime.date(2020, 1, 1)
 
 
-def test_metadata_kinds_through_the_service(people, services):
-    kinds = services.datastore.run_query(Query(kind="__kind__", app="dev~test"))
-    assert [k.key.name() for k in kinds.entities] == ["Person"]
-    props = services.datastore.run_query(Query(kind="__property__", app="dev~test"))
-    assert [k.key.path[-1][1] for k in props.entities] == ["name", "score", "tags", "where", "who"]
+def test_metadata(people, services):
+    Thing(key_name="t", label="x", size=3).put()
+    Thing(key_name="u", label="y", namespace_hint="n").put()
+    other = Thing(key=db.Key.from_path("Thing", "v", namespace="other"), label="z")
+    other.put()
+    assert metadata.get_kinds() == ["Person", "Thing"]
+    assert metadata.get_kinds(start="Q") == ["Thing"]
+    assert metadata.get_kinds(namespace="other") == ["Thing"]
+    assert metadata.get_namespaces() == ["", "other"]
+    assert metadata.get_properties_of_kind("Person") == ["name", "score", "tags", "where", "who"]
+    assert metadata.get_properties_of_kind("Person", start="t", end="w") == ["tags"]
+    assert metadata.get_representations_of_kind("Person") == {
+        "name": ["STRING"], "score": ["INT64"], "tags": ["STRING"], "where": ["POINT"], "who": ["USER"]}
+    key = Person.get_by_key_name("a").key()
+    first = metadata.get_entity_group_version(key)
+    Person.get_by_key_name("a").put()
+    assert metadata.get_entity_group_version(key) > first
+    assert metadata.get_entity_group_version(db.Key.from_path("Person", "never")) is None
+    services_query = services.datastore.run_query(Query(kind="__kind__", app="dev~test", keys_only=True))
+    assert [k.key.name() for k in services_query.entities] == ["Person", "Thing"]
