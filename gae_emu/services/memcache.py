@@ -11,8 +11,10 @@ are App Engine's (Google's memcache stub is the reference where the docs are vag
 - `incr`/`decr` read the value as an unsigned 64-bit decimal: a negative or non-numeric value is
   `InvalidValue` (the client's `incr` then returns None and the value stays), a decrement stops at
   0 and an increment wraps at 2**64; a missing (or locked) key starts from `initial_value` if given;
-- statistics count hits, misses, bytes of key and value (hits and stored items alike), the age of
-  the oldest stored item; `flush()` empties the cache and resets them.
+- statistics count hits, misses, bytes of key and value (hits and stored items alike), and
+  `oldest_item_age`, the seconds since the least recently accessed item was last read or written
+  (the client library's definition: not the time since it was created); `flush()` empties the
+  cache and resets them.
 
 `clock` is injectable (seconds since the epoch) so tests move time instead of sleeping.
 
@@ -53,8 +55,7 @@ class Item:
     flags: int
     expires: Optional[float]  # absolute time, None = never
     cas_id: int
-    created: float
-    accessed: float
+    accessed: float  # last read or write (not a peek)
     locked_until: Optional[float] = None  # set by a delete with a lock time: the value is gone
 
     @property
@@ -92,8 +93,7 @@ class MemcacheService:
 
     def _store(self, key: CacheKey, value: bytes, flags: int, expiration: int) -> None:
         expires = self._absolute(expiration) if expiration else None
-        now = self.clock()
-        self._items[key] = Item(value, flags, expires, next(self._cas), now, now)
+        self._items[key] = Item(value, flags, expires, next(self._cas), self.clock())
 
     def get(self, namespace: str, key: bytes, peek: bool = False) -> Optional[Item]:
         """The item, or None (a miss) when absent, expired or delete-locked; a `peek` also returns
@@ -134,7 +134,7 @@ class MemcacheService:
                 return False
             if lock_seconds:
                 until = self._absolute(lock_seconds)
-                self._items[(namespace, key)] = Item(b"", 0, until, item.cas_id, item.created, item.accessed, until)
+                self._items[(namespace, key)] = Item(b"", 0, until, item.cas_id, item.accessed, until)
             else:
                 del self._items[(namespace, key)]
             return True
@@ -157,6 +157,7 @@ class MemcacheService:
                 raise InvalidValue(f"memcache value of {key!r} is not an unsigned 64-bit integer")
             number = max(number + delta, 0) % UINT64
             item.value = str(number).encode("ascii")
+            item.accessed = self.clock()
             return number
 
     def flush(self) -> None:
@@ -170,7 +171,7 @@ class MemcacheService:
             now = self.clock()
             live = [(k, i) for k, i in self._items.items()
                     if not i.locked and (i.expires is None or i.expires > now)]
-            oldest = min((i.created for _, i in live), default=now)
+            oldest = min((i.accessed for _, i in live), default=now)
             return {"hits": self.hits, "misses": self.misses, "byte_hits": self.byte_hits,
                     "items": len(live), "bytes": sum(len(k[1]) + len(i.value) for k, i in live),
                     "oldest_item_age": int(now - oldest)}

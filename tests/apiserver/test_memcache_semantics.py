@@ -65,12 +65,14 @@ def test_stats_count_key_and_value_bytes_and_age_and_flush_resets_them(now: List
     memcache.set("abc", b"12345")
     now[0] += 42
     memcache.set("de", b"xy")
-    assert memcache.get("abc") == b"12345"
+    assert memcache.get_stats()["oldest_item_age"] == 42  # abc, written 42 s ago
+    now[0] += 8
+    assert memcache.get("abc") == b"12345"  # reading abc makes de the least recently accessed
     assert memcache.get("nope") is None
     stats = memcache.get_stats()
     assert (stats["items"], stats["bytes"]) == (2, 3 + 5 + 2 + 2)
     assert (stats["hits"], stats["misses"], stats["byte_hits"]) == (1, 1, 3 + 5)
-    assert stats["oldest_item_age"] == 42
+    assert stats["oldest_item_age"] == 8
     assert memcache.flush_all() is True
     assert memcache.get_stats() == {"hits": 0, "misses": 0, "byte_hits": 0, "items": 0, "bytes": 0,
                                     "oldest_item_age": 0}
