@@ -7,10 +7,13 @@ Imports: the standard library, `gae_emu.apiproxy`, and the console's `admin_queu
 """
 from __future__ import annotations
 
+import json
+import math
+import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Dict
 
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from gae_emu import apiproxy
 
@@ -24,8 +27,26 @@ if TYPE_CHECKING:
 MAX_TIMEOUT = 3600.0
 
 
+MAX_BODY = 1024 * 1024  # the API's bodies are a few hundred bytes; see docs/differences.md
+_INT_RE = re.compile(r"[+-]?[0-9]{1,19}")
+_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
 def _body(ctx: Context) -> Dict[str, Any]:
-    data = ctx.request.get_json(force=True, silent=True) if ctx.request.content_length else None
+    """The request's JSON object ({} without a body); malformed JSON, nesting past Python's limit
+    and strings that are not valid Unicode (lone surrogates) are a 400, not a 500."""
+    if not ctx.request.content_length:
+        return {}
+    if ctx.request.content_length > MAX_BODY:
+        raise RequestEntityTooLarge(f"The request body is larger than {MAX_BODY} bytes.")
+    raw = ctx.request.get_data(cache=True)
+    try:
+        data = json.loads(raw)
+        json.dumps(data, allow_nan=False).encode("utf-8")  # NaN/Infinity and lone surrogates fail here
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
+    except (ValueError, UnicodeError) as exc:  # JSONDecodeError is a ValueError
+        raise BadRequest(f"The request body is not valid JSON: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -34,16 +55,28 @@ def _body(ctx: Context) -> Dict[str, Any]:
 
 
 def _number(value: Any, default: float, name: str) -> float:
+    """A finite number from JSON (or its text): NaN, infinities, booleans and huge values are a 400."""
     if value is None:
         return default
+    if isinstance(value, bool):
+        raise BadRequest(f"{name} must be a number.")
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         raise BadRequest(f"{name} must be a number.") from None
+    if not math.isfinite(number):
+        raise BadRequest(f"{name} must be a finite number.")
+    return number
 
 
 def _int_arg(ctx: Context, name: str, default: int) -> int:
-    return int(_number(ctx.request.args.get(name), default, name))
+    """A query-string integer in the 64-bit range App Engine's APIs use, written in decimal."""
+    text = ctx.request.args.get(name)
+    if text is None:
+        return default
+    if not _INT_RE.fullmatch(text.strip()) or not _INT_MIN <= int(text) <= _INT_MAX:
+        raise BadRequest(f"{name} must be an integer between {_INT_MIN} and {_INT_MAX}.")
+    return int(text)
 
 
 # -- task queues --------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ def _translated(fn: Callable) -> Callable:
 
 class DatastoreV3(ServiceHandler):
     name = "datastore_v3"
+    bad_request = ErrorCode.BAD_REQUEST
 
     def __init__(self, service: DatastoreService) -> None:
         self.service = service

@@ -46,7 +46,10 @@ class Batching:
 
 def cursor_from_pb(compiled: Any) -> Optional[str]:
     if compiled.position.HasField("start_key"):
-        return compiled.position.start_key.decode("ascii")
+        try:
+            return compiled.position.start_key.decode("ascii")
+        except UnicodeDecodeError:  # cursors we hand out are ASCII; anything else is not ours
+            raise BadRequestError("Invalid cursor (not one this datastore returned)") from None
     return None
 
 

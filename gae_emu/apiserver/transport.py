@@ -42,9 +42,13 @@ Method = Tuple[type, Handler]  # the request's message class, and the handler
 
 
 class ServiceHandler:
-    """Base of the per-service modules: `name` on the wire and a table of methods."""
+    """Base of the per-service modules: `name` on the wire and a table of methods.
+
+    `bad_request` is the service's application error code for a malformed request (datastore_v3's
+    BAD_REQUEST); without one, a malformed request is the transport's `rpc_error BAD_REQUEST`."""
 
     name: str = ""
+    bad_request: Optional[int] = None
 
     def methods(self) -> Dict[str, Method]:
         raise NotImplementedError
@@ -56,6 +60,7 @@ class RpcApp:
     def __init__(self, handlers: Iterable[ServiceHandler], ticket_lookup: TicketLookup) -> None:
         self._handlers = list(handlers)
         self._methods: Optional[Dict[Tuple[str, str], Method]] = None
+        self._bad_request = {h.name: h.bad_request for h in self._handlers}
         self.ticket_lookup = ticket_lookup
 
     def methods(self) -> Dict[Tuple[str, str], Method]:
@@ -116,8 +121,40 @@ class RpcApp:
             request.ParseFromString(payload)
         except Exception as exc:
             raise RpcError(RpcCode.PARSE_ERROR, f"{service}.{method}: bad {request_type.__name__}: {exc}") from None
+        field = invalid_utf8_field(request)
+        if field is not None:
+            detail = f"{service}.{method}: {field} is not valid UTF-8"
+            code = self._bad_request.get(service)
+            raise ApplicationError(code, detail) if code is not None else RpcError(RpcCode.BAD_REQUEST, detail)
         log.debug("API call %s.%s", service, method)
         return handler(request, Call(service, method, ticket, environ))
+
+
+def invalid_utf8_field(message: Any, prefix: str = "") -> Optional[str]:
+    """The path of the first `string` field holding bytes that are not UTF-8, or None.
+
+    Google's runtime hands such a proto2 string over as `bytes` instead of `str`; every `string`
+    field of the API protos is a name (kinds, namespaces, properties, modules), which production
+    requires to be UTF-8, while binary data travels in `bytes` fields."""
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        if field.type == _STRING:
+            values = value if _repeated(field) else [value]
+            if any(isinstance(v, bytes) for v in values):
+                return path
+        elif field.type in _MESSAGE_TYPES:
+            for index, item in enumerate(value if _repeated(field) else [value]):
+                found = invalid_utf8_field(item, f"{path}[{index}]." if _repeated(field) else f"{path}.")
+                if found:
+                    return found
+    return None
+
+
+_STRING, _MESSAGE_TYPES = 9, (10, 11)  # FieldDescriptor.TYPE_STRING, TYPE_GROUP, TYPE_MESSAGE
+
+
+def _repeated(field: Any) -> bool:
+    return bool(field.is_repeated) if hasattr(field, "is_repeated") else field.label == 3
 
 
 def _plain(start_response: Callable, status: str, text: str) -> Iterator[bytes]:

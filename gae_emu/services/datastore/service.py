@@ -24,6 +24,8 @@ from gae_emu.services.datastore.transactions import Transaction, TransactionStat
 from gae_emu.storage import Storage
 
 log = logging.getLogger(__name__)
+MAX_ID_BATCH_SIZE = 1000 * 1000 * 1000  # datastore_rpc._MAX_ID_BATCH_SIZE
+MAX_SEQUENTIAL_ID = (1 << 52) - 1  # automatic ids stay below this (datastore_stub_util)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS datastore_entities (
@@ -69,7 +71,8 @@ class DatastoreService:
         """Keep automatic ids clear of ids the app chose itself (App Engine's sequential policy)."""
         for key in keys:
             for _, id_or_name in key.path:
-                if isinstance(id_or_name, int):
+                # Ids above the sequential range are production's scattered ids: not reserved.
+                if isinstance(id_or_name, int) and id_or_name <= MAX_SEQUENTIAL_ID:
                     conn.execute(
                         "INSERT INTO datastore_ids (app, next_id) VALUES (?, ?) ON CONFLICT (app) "
                         "DO UPDATE SET next_id = max(next_id, excluded.next_id)", (key.app(), id_or_name + 1))
@@ -78,6 +81,8 @@ class DatastoreService:
         """Reserve `size` ids (never handed out again); returns the inclusive range (start, end)."""
         if size < 1:
             raise BadArgumentError("size must be at least 1; received %d" % size)
+        if size > MAX_ID_BATCH_SIZE:  # the client library's own check, made here for raw RPCs
+            raise BadArgumentError(f"Cannot allocate more than {MAX_ID_BATCH_SIZE} ids at a time; received {size}")
         with self.storage.transaction() as conn:
             start = self._allocate(conn, key_prefix.app(), size)
         return start, start + size - 1
@@ -167,6 +172,8 @@ class DatastoreService:
         for entity in entities:
             if not entity.key.path:
                 raise BadRequestError("An entity needs a key with a kind.")
+            if any(not kind for kind, _ in entity.key.path):  # production refuses it; the console could not list it
+                raise BadRequestError(f"Every element of a key's path needs a kind: {entity.key.path!r}")
         keys = self._complete([e.key for e in entities])
         stored = [with_user_ids(e if e.key == k else e.with_key(k)) for e, k in zip(entities, keys)]
         if txn is not None:
