@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 from gae_emu.runtime.entrypoint import EntrypointError, InstanceCommand
-from gae_emu.runtime.proxy import ConnectionPool, InstanceGone, request_parts
+from gae_emu.runtime.proxy import ConnectionPool, InstanceRefused, request_parts
 
 log = logging.getLogger("gae_emu.instances")
 
@@ -229,11 +229,11 @@ class Instance:
             log.info("service %s: instance ready (pid %s, port %s, %.2f s)", self.service, process.pid, port,
                      time.time() - self.started_at)
         code = process.wait()
-        reader.join(2)
         self._ready.clear()
         if self.pool is not None:
             self.pool.close()
             self.pool = None
+        reader.join(2)
         self.last_exit_code = code
         if self._stopping or self._restart_now.is_set():
             return code
@@ -293,14 +293,25 @@ class Instance:
 
     def forward(self, environ: dict, wait: bool = True) -> Tuple[str, list, bytes]:
         """Send a routed request to the instance; InstanceUnavailable or InstanceGone if it cannot."""
-        if wait:
-            self._wait_usable()
-        pool = self.pool
-        if pool is None:
-            raise InstanceUnavailable(self.reason or "the instance is not running")
         method, target, headers, body = request_parts(environ)
-        self.requests += 1
-        return pool.send(method, target, headers, body)
+        for attempt in (1, 2):
+            if wait:
+                self._wait_usable()
+            pool = self.pool
+            if pool is None:
+                raise InstanceUnavailable(self.reason or "the instance is not running")
+            self.requests += 1
+            try:
+                return pool.send(method, target, headers, body)
+            except InstanceRefused:
+                if attempt == 2 or not wait:
+                    raise
+                # The process died before this request reached it (its port is closed): once the
+                # supervisor has seen the exit, the restarted instance takes the request.
+                deadline = time.monotonic() + STOP_GRACE
+                while self.pool is pool and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        raise AssertionError("unreachable")
 
     def _wait_usable(self) -> None:
         if self._ready.is_set():

@@ -28,6 +28,10 @@ class InstanceGone(Exception):
     """The instance closed the connection or could not be reached: it answered nothing."""
 
 
+class InstanceRefused(InstanceGone):
+    """Nothing listens on the instance's port: the request certainly did not reach the app."""
+
+
 def request_parts(environ: dict) -> Tuple[str, str, List[Tuple[str, str]], bytes]:
     """(method, target, headers, body) of a WSGI environ, as the client sent them plus App Engine's."""
     path = quote(environ.get("PATH_INFO", "").encode("latin-1"), safe=PATH_SAFE) or "/"
@@ -100,7 +104,7 @@ class ConnectionPool:
         try:
             conn.connect()
         except OSError as exc:
-            raise InstanceGone(f"cannot connect to the instance on port {self.port}: {exc}") from None
+            raise InstanceRefused(f"cannot connect to the instance on port {self.port}: {exc}") from None
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
