@@ -301,3 +301,21 @@ def test_reset(ds):
     ds.put([Entity(key("K", 1))])
     ds.reset()
     assert ds.get([key("K", 1)]) == [None]
+
+
+def test_points_and_users_round_trip_and_users_get_the_dev_user_id(ds):
+    from gae_emu.services.datastore import GeoPt, UserValue
+    from gae_emu.services.users import user_id_for
+
+    entity = Entity(key("Place", 1))
+    entity.set("where", GeoPt(-33.5, 18.25))
+    entity.set("who", [UserValue("A@x.com", "x.com", user_id="forged"), UserValue("b@x.com")])
+    ds.put([entity])
+    (got,) = ds.get([key("Place", 1)])
+    assert got["where"] == GeoPt(-33.5, 18.25) and got.properties["where"].values[0].meaning == Meaning.GEORSS_POINT
+    assert [u.user_id for u in got["who"]] == [user_id_for("a@x.com"), user_id_for("b@x.com")]
+    assert [str(u) for u in got["who"]] == ["A@x.com", "b@x.com"]  # as the admin console shows them
+    found = ds.run_query(Query(kind="Place", filters=[Filter("who", "=", UserValue("A@x.com", "x.com"))]))
+    assert found.keys == [key("Place", 1)]
+    with pytest.raises(Exception, match="Latitude"):
+        GeoPt(91, 0).check()

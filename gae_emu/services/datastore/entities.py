@@ -120,6 +120,9 @@ class UserValue:
     federated_identity: Optional[str] = None
     federated_provider: Optional[str] = None
 
+    def __str__(self) -> str:
+        return self.email
+
     def sort_key(self) -> Tuple[Tuple[int, Any], ...]:
         """Present fields as (field number, value), as the stub orders users."""
         fields = ((9, self.email), (10, self.auth_domain), (11, self.nickname), (18, self.gaiaid),
