@@ -4,7 +4,7 @@ memcache stubs and gae-emu's API server. `seed()` writes the data; `run_all()` a
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable, Dict
+from typing import Any, Dict
 
 from google.appengine.api import memcache, users
 from google.appengine.ext import ndb
@@ -48,7 +48,7 @@ def err(fn):
         return (type(e).__name__, str(e)[:120])
 
 
-SCENARIOS = {
+SCENARIOS: Dict[str, Any] = {
     "ineq_name": lambda: ids(P.query(P.name <= "joe")),
     "ineq_score": lambda: ids(P.query(P.score > 0)),
     "ineq_score_desc": lambda: ids(P.query(P.score > 0).order(-P.score)),
@@ -114,6 +114,39 @@ SCENARIOS = {
     "gql_distinct": lambda: [e.score for e in ndb.gql("SELECT DISTINCT score FROM P")],
     "prop_ancestor": lambda: [k.id() for k in metadata.Property.query(ancestor=metadata.Property.key_for_property("P", "tags")).fetch(keys_only=True)],
     "kinds_ns": lambda: metadata.get_kinds() and [k.id() for k in metadata.Kind.query(namespace="ns1").fetch(keys_only=True)],
+    "keys_mixed": lambda: [k.id() for k in P.query().order(P.key).fetch(keys_only=True)],
+    "keys_desc": lambda: [k.id() for k in P.query().order(-P.key).fetch(keys_only=True)],
+    "key_ineq": lambda: [k.id() for k in P.query(P.key > ndb.Key("P", 2)).fetch(keys_only=True)],
+    "key_ineq_name": lambda: [k.id() for k in P.query(P.key < ndb.Key("P", "a")).fetch(keys_only=True)],
+    "key_eq_order": lambda: ids(P.query(P.key == ndb.Key("P", 3)).order(-P.score)),
+    "null_eq": lambda: ids(P.query(P.when == None)),  # noqa: E711
+    "null_lt": lambda: ids(P.query(P.when > None)),  # noqa: E711
+    "limit0": lambda: ids(P.query(), limit=0),
+    "end_cursor": lambda: _end_cursor(),
+    "reverse_cursor": lambda: _reverse(),
+    "struct": lambda: _struct(),
+    "empty_list_eq": lambda: ids(P.query(P.tags == None)),  # noqa: E711
+    "bool_order": lambda: _bools(),
+    "ineq_and_eq_list": lambda: ids(P.query(P.tags == "m", P.tags > "n")),
+    "list_two_eq": lambda: ids(P.query(P.tags == "m", P.tags == "z")),
+    "in_list": lambda: ids(P.query(P.tags.IN(["q", "z"]))),
+    "in_list_order": lambda: ids(P.query(P.tags.IN(["q", "z"])).order(P.tags)),
+    "count_ineq": lambda: P.query(P.score > 1).count(),
+    "count_limit": lambda: P.query().count(limit=2),
+    "offset_big": lambda: ids(P.query(), offset=10),
+    "get_by_ineq": lambda: P.query(P.name > "jo").get().key.id(),
+    "proj_key_order": lambda: [(e.key.id(), e.score) for e in P.query().order(-P.key).fetch(projection=[P.score])],
+    "proj_f": lambda: [(e.key.id(), e.f) for e in P.query().fetch(projection=[P.f])],
+    "proj_where": lambda: [(e.key.id(), e.where) for e in P.query().fetch(projection=[P.where])],
+    "mc_add_twice": lambda: (memcache.add("a1", 1), memcache.add("a1", 2), memcache.get("a1")),
+    "mc_replace_missing": lambda: (memcache.replace("r1", 1), memcache.get("r1")),
+    "mc_multi": lambda: (memcache.set_multi({"x1": 1, "x2": "two"}), memcache.get_multi(["x1", "x2", "x3"])),
+    "mc_offset_multi": lambda: memcache.offset_multi({"om1": 1, "om2": -1}, initial_value=5),
+    "mc_incr_str": lambda: (memcache.set("s1", "abc"), memcache.incr("s1")),
+    "mc_incr_float": lambda: (memcache.set("fl", 1.5), memcache.incr("fl")),
+    "mc_incr_big": lambda: (memcache.set("bg", 2 ** 64), memcache.incr("bg")),
+    "mc_delete_multi": lambda: (memcache.set("d1", 1), memcache.delete_multi(["d1", "d2"])),
+    "mc_ns": lambda: (memcache.set("k", 1, namespace="a"), memcache.get("k", namespace="b"), memcache.get("k", namespace="a")),
     "mc_neg": lambda: (memcache.set("n", -5), memcache.incr("n"), memcache.decr("n"), memcache.get("n")),
     "mc_wrap": lambda: (memcache.set("w", 2**64 - 1), memcache.incr("w"), memcache.set("d", 3), memcache.decr("d", 10)),
     "mc_missing": lambda: (memcache.incr("nokey"), memcache.incr("nokey2", initial_value=5)),
@@ -146,13 +179,52 @@ def _ancestor():
     return ids(P.query(P.score > 1, ancestor=root))
 
 
+def _end_cursor():
+    _, cur, _ = P.query().order(P.score).fetch_page(2)
+    return ids(P.query().order(P.score), end_cursor=cur)
+
+
+def _reverse():
+    q = P.query().order(P.score, P.key)
+    _, cur, _ = q.fetch_page(3)
+    rq = P.query().order(-P.score, -P.key)
+    return ids(rq, start_cursor=cur.reversed())
+
+
+class Addr(ndb.Model):
+    city = ndb.StringProperty()
+    zips = ndb.IntegerProperty()
+
+
+class Holder(ndb.Model):
+    addrs = ndb.StructuredProperty(Addr, repeated=True)
+
+
+def _struct():
+    ndb.put_multi([Holder(id=1, addrs=[Addr(city="a", zips=1), Addr(city="b", zips=2)]),
+                   Holder(id=2, addrs=[Addr(city="b", zips=3)])])
+    return (ids(Holder.query(Holder.addrs.city == "b").order(Holder.key)),
+            ids(Holder.query(Holder.addrs == Addr(city="a", zips=1))),
+            ids(Holder.query().order(-Holder.addrs.city)))
+
+
+class B(ndb.Model):
+    b = ndb.BooleanProperty()
+    n = ndb.IntegerProperty()
+
+
+def _bools():
+    ndb.put_multi([B(id=1, b=True, n=1), B(id=2, b=False, n=1), B(id=3, b=None, n=2)])
+    return ids(B.query().order(B.b)), ids(B.query(B.b != True).order(B.b))  # noqa: E712
+
+
 def _index(q):
     it = q.iter()
     list(it)
     return it.index_list()
 
 
-def run_all():
+def run_all() -> Dict[str, Any]:
     seed()
     out = {}
     for name, fn in SCENARIOS.items():

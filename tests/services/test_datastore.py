@@ -319,3 +319,15 @@ def test_points_and_users_round_trip_and_users_get_the_dev_user_id(ds):
     assert found.keys == [key("Place", 1)]
     with pytest.raises(Exception, match="Latitude"):
         GeoPt(91, 0).check()
+
+
+def test_a_cursor_used_with_the_reversed_sort_starts_at_its_result(ds):
+    ds.put([Entity.from_values(key("N", i), {"n": i}) for i in range(1, 6)])
+    first = ds.run_query(Query(kind="N", orders=[Order("n")], limit=2))
+    assert [e["n"] for e in first.entities] == [1, 2]
+    after = ds.run_query(Query(kind="N", orders=[Order("n")], start_cursor=first.cursor))
+    assert [e["n"] for e in after.entities] == [3, 4, 5]
+    back = ds.run_query(Query(kind="N", orders=[Order("n", True)], start_cursor=first.cursor))
+    assert [e["n"] for e in back.entities] == [2, 1]
+    until = ds.run_query(Query(kind="N", orders=[Order("n", True)], end_cursor=first.cursor))
+    assert [e["n"] for e in until.entities] == [5, 4, 3]

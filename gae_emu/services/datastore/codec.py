@@ -101,15 +101,19 @@ def decode_entity(key: Key, text: str) -> Entity:
     return Entity(key, props)
 
 
-def encode_cursor(position: Tuple[Any, ...]) -> str:
-    """`position`: the order-property values of the last result, then its key."""
-    text = json.dumps([encode_data(v) for v in position], separators=(",", ":"))
+def encode_cursor(position: Tuple[Any, ...], descending: bool) -> str:
+    """`position`: the order-property values of the last result, then its key; `descending`: the
+    direction of the query's first order (a cursor is a point *after* that result in it)."""
+    body = {"d": descending, "p": [encode_data(v) for v in position]}
+    text = json.dumps(body, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
 
 
-def decode_cursor(cursor: str) -> Tuple[Any, ...]:
+def decode_cursor(cursor: str) -> Tuple[Tuple[Any, ...], bool]:
+    """(position, descending) of a cursor made by `encode_cursor`."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return tuple(decode_data(item) for item in json.loads(raw.decode("utf-8")))
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as e:
+        body = json.loads(raw.decode("utf-8"))
+        return tuple(decode_data(item) for item in body["p"]), bool(body["d"])
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as e:
         raise BadRequestError("Invalid cursor %r: %s" % (cursor, e)) from None

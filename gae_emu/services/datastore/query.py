@@ -14,8 +14,9 @@ the key. A projection reads index rows: an entity with a list property comes bac
 distinct value of each projected or sorted property, holding only the projected index values
 (meaning INDEX_VALUE); `group_by` keeps the first row of each distinct combination.
 
-A cursor is the position of the last result (its order values and key); resuming returns what
-sorts strictly after it.
+A cursor is the point just after the last result (its order values and key, and the direction of
+the first order); resuming returns what sorts after that point. Used with the reversed sort (as
+App Engine allows), the same point is *before* that result, so the result comes back first.
 
 Imports: the standard library, `.codec`, `.entities`, `.errors`, `.keys`.
 """
@@ -312,17 +313,26 @@ def run(query: Query, candidates: Iterable[Entity], in_transaction: bool = False
     rows.sort(key=lambda r: r[0])
     if query.group_by:
         rows = _first_of_each_group(rows, query.group_by)
+    descending = orders[0].descending
     if query.start_cursor:
-        start = _sort_key(codec.decode_cursor(query.start_cursor), orders)
-        rows = [r for r in rows if start < r[0]]
+        position, made_descending = codec.decode_cursor(query.start_cursor)
+        start = _sort_key(position, orders)
+        if made_descending == descending:
+            rows = [r for r in rows if start < r[0]]
+        else:  # the point lies before its row in this direction: the row comes back too
+            rows = [r for r in rows if not r[0] < start]
     if query.end_cursor:
-        end = _sort_key(codec.decode_cursor(query.end_cursor), orders)
-        rows = [r for r in rows if not end < r[0]]
+        position, made_descending = codec.decode_cursor(query.end_cursor)
+        end = _sort_key(position, orders)
+        if made_descending == descending:
+            rows = [r for r in rows if not end < r[0]]
+        else:
+            rows = [r for r in rows if r[0] < end]
     skipped = min(max(query.offset, 0), len(rows))
     rest = rows[skipped:]
     taken = rest if query.limit is None else rest[:max(query.limit, 0)]
     last = taken[-1] if taken else (rows[skipped - 1] if skipped else None)
-    cursor = codec.encode_cursor(tuple(last[1])) if last else query.start_cursor
+    cursor = codec.encode_cursor(tuple(last[1]), descending) if last else query.start_cursor
     if query.projection:
         entities = [_projected(r[2].key, r[3], query.projection) for r in taken]
     else:
