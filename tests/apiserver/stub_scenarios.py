@@ -8,6 +8,8 @@ from typing import Any, Dict
 
 from google.appengine.api import memcache, users
 from google.appengine.ext import ndb
+from google.appengine.ext import db
+from google.appengine.ext.db import metadata as db_metadata
 from google.appengine.ext.ndb import metadata
 
 
@@ -147,6 +149,29 @@ SCENARIOS: Dict[str, Any] = {
     "mc_incr_big": lambda: (memcache.set("bg", 2 ** 64), memcache.incr("bg")),
     "mc_delete_multi": lambda: (memcache.set("d1", 1), memcache.delete_multi(["d1", "d2"])),
     "mc_ns": lambda: (memcache.set("k", 1, namespace="a"), memcache.get("k", namespace="b"), memcache.get("k", namespace="a")),
+    "db_ineq": lambda: [e.key().id_or_name() for e in DbP.all().filter("score >", 0)],
+    "db_ne": lambda: [e.key().id_or_name() for e in DbP.all().filter("name !=", "joe")],
+    "db_in": lambda: [e.key().id_or_name() for e in DbP.all().filter("score IN", [5, 1]).order("-score")],
+    "db_proj": lambda: [(e.key().id_or_name(), e.tags) for e in DbP.all(projection=["tags"])],
+    "db_distinct": lambda: [e.score for e in DbP.all(projection=["score"], distinct=True)],
+    "db_gql_order": lambda: [e.key().id_or_name() for e in db.GqlQuery("SELECT * FROM P WHERE score > :1 ORDER BY score DESC", 1)],
+    "db_gql_key": lambda: [k.id_or_name() for k in db.GqlQuery("SELECT __key__ FROM P WHERE __key__ > KEY('P', 2)")],
+    "db_gql_ancestor": lambda: [k.id_or_name() for k in db.GqlQuery("SELECT __key__ FROM P WHERE ANCESTOR IS KEY('R', 1) ORDER BY score")],
+    "db_count": lambda: DbP.all().filter("tags >", "b").count(),
+    "db_cursor": lambda: _db_cursor(),
+    "db_get_geopt": lambda: str(DbP.get_by_id(2).where),
+    "db_user": lambda: DbP.get_by_id(1).who.email(),
+    "db_metadata_kinds": lambda: db_metadata.get_kinds(),
+    "db_metadata_props": lambda: db_metadata.get_properties_of_kind("P"),
+    "txn_ancestor_query": lambda: _txn_query(),
+    "kindless_ancestor": lambda: [k.id() for k in ndb.Query(ancestor=ndb.Key("R", 1)).fetch(keys_only=True)],
+    "kindless_ancestor_desc_err": lambda: err(lambda: ndb.Query(ancestor=ndb.Key("R", 1)).order(-ndb.GenericProperty("__key__")).fetch()),
+    "ineq_ne_and_order": lambda: ids(P.query(P.score != 3).order(-P.score)),
+    "text_filter": lambda: _text(),
+    "proj_and_order_other": lambda: err(lambda: [(e.key.id(), e.score) for e in P.query().order(P.name).fetch(projection=[P.score])]),
+    "alloc": lambda: _alloc(),
+    "mc_cas_ok": lambda: _cas_ok(),
+    "mc_stats_after_delete": lambda: (memcache.flush_all(), memcache.set("ab", b"c"), memcache.delete("ab", seconds=30), {k: v for k, v in memcache.get_stats().items() if k != "oldest_item_age"}),
     "mc_neg": lambda: (memcache.set("n", -5), memcache.incr("n"), memcache.decr("n"), memcache.get("n")),
     "mc_wrap": lambda: (memcache.set("w", 2**64 - 1), memcache.incr("w"), memcache.set("d", 3), memcache.decr("d", 10)),
     "mc_missing": lambda: (memcache.incr("nokey"), memcache.incr("nokey2", initial_value=5)),
@@ -216,6 +241,59 @@ class B(ndb.Model):
 def _bools():
     ndb.put_multi([B(id=1, b=True, n=1), B(id=2, b=False, n=1), B(id=3, b=None, n=2)])
     return ids(B.query().order(B.b)), ids(B.query(B.b != True).order(B.b))  # noqa: E712
+
+
+class DbP(db.Model):
+    name = db.StringProperty()
+    score = db.IntegerProperty()
+    tags = db.StringListProperty()
+    where = db.GeoPtProperty()
+    who = db.UserProperty()
+    when = db.DateTimeProperty()
+    f = db.FloatProperty()
+
+    @classmethod
+    def kind(cls):
+        return "P"
+
+
+def _db_cursor():
+    q = DbP.all().filter("score >", 0)
+    first = [e.key().id_or_name() for e in q.fetch(2)]
+    q2 = DbP.all().filter("score >", 0).with_cursor(q.cursor())
+    return first, [e.key().id_or_name() for e in q2.fetch(10)]
+
+
+def _txn_query():
+    @ndb.transactional()
+    def inner():
+        return ids(P.query(P.score > 1, ancestor=ndb.Key("R", 1)))
+    return inner()
+
+
+class T(ndb.Model):
+    t = ndb.TextProperty()
+    s = ndb.StringProperty()
+
+
+def _text():
+    T(id=1, t="x", s="x").put()
+    return ids(T.query(ndb.GenericProperty("t") == "x")), ids(T.query(T.s == "x"))
+
+
+def _alloc():
+    a, b = P.allocate_ids(3)
+    return b - a
+
+
+def _cas_ok():
+    c = memcache.Client()
+    c.set("co", 1)
+    c.gets("co")
+    first = c.cas("co", 2)
+    c.gets("co")
+    c.set("co", 5)
+    return first, c.cas("co", 3), c.get("co")
 
 
 def _index(q):
