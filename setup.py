@@ -39,7 +39,8 @@ setup(
     package_dir={"gae_emu.handlers": "handlers"},
     package_data={"gae_emu.handlers": ["*.yaml", "templates/*"]},
     include_package_data=True,
-    install_requires=["werkzeug>=2.2", "pyyaml>=5.4", "click>=8.0"],
+    # tzdata: cron.yaml time zones through zoneinfo on systems without zone files (Windows, slim images).
+    install_requires=["werkzeug>=2.2", "pyyaml>=5.4", "click>=8.0", "tzdata"],
     extras_require={
         "test": ["pytest>=7", "setuptools>=64", "wheel", "selenium>=4.10", "appengine-python-standard>=1.1", "flask",
                  "hypothesis>=6.100", "uvicorn", "django"],

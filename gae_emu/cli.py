@@ -5,6 +5,7 @@ one line on stderr and exit code 2, never a traceback.
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import signal
@@ -15,11 +16,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import click
 
+from gae_emu.config.appfiles import AppExtras, load_extras, sort_arguments
 from gae_emu.config.appyaml import format_handler_table, load_app_yaml
+from gae_emu.config.cronyaml import CronJob
 from gae_emu.config.errors import ConfigError
-from gae_emu.config.models import AppConfig
-from gae_emu.config.queueyaml import load_queue_yaml
+from gae_emu.config.models import DEFAULT_SERVICE, AppConfig
 from gae_emu.config.scriptcheck import module_clash
+from gae_emu.config.summary import format_extras
 
 USER_ERROR_EXIT = 2
 
@@ -33,16 +36,24 @@ class UserError(click.ClickException):
         click.echo(f"gae-emu: {self.format_message()}", err=True)
 
 
-def load_apps(paths: Sequence[str], check_imports: bool = True) -> List[AppConfig]:
-    """Validate every app.yaml; all problems of all files are reported together. Classic services'
-    scripts are import-checked here (they run in this process); python3 services' code is never
-    imported by gae-emu itself (their instances import it)."""
-    apps, problems = [], []
-    for path in paths:
+def load_project(paths: Sequence[str], check_imports: bool = True) -> Tuple[List[AppConfig], AppExtras]:
+    """The command line as `gcloud app deploy` takes it: each file by its base name (cron.yaml,
+    dispatch.yaml, index.yaml, queue.yaml; any other name is a service), the ones not named read
+    from beside the default service's app.yaml. All problems of all files are reported together.
+    Classic services' scripts are import-checked here (they run in this process); python3
+    services' code is never imported by gae-emu itself (their instances import it)."""
+    try:
+        files = sort_arguments(paths)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    if not files.apps:
+        raise UserError("no app.yaml given: name a service's directory or app.yaml besides "
+                        + ", ".join(paths))
+    apps, app_paths, problems = [], [], []
+    for path in files.apps:
         try:
-            app = load_app_yaml(path, check_imports=check_imports)
-            apps.append(app)
-            load_queue_yaml(app.root, display_root=os.path.dirname(app_yaml_display(path)))
+            apps.append(load_app_yaml(path, check_imports=check_imports))
+            app_paths.append(path)
         except ConfigError as exc:
             problems.append(str(exc))
     if problems:
@@ -50,11 +61,17 @@ def load_apps(paths: Sequence[str], check_imports: bool = True) -> List[AppConfi
     names = [app.service for app in apps]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise UserError(f"service {duplicates[0]!r} is defined by more than one app.yaml: " + ", ".join(paths))
+        raise UserError(f"service {duplicates[0]!r} is defined by more than one app.yaml: " + ", ".join(files.apps))
     clash = module_clash([app for app in apps if not app.is_python3])
     if clash:
         raise UserError(clash)
-    return apps
+    default = next((i for i, app in enumerate(apps) if app.service == DEFAULT_SERVICE), 0)
+    located = files.resolve(apps[default].root, os.path.dirname(app_yaml_display(app_paths[default])))
+    try:
+        extras = load_extras(located, names)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    return apps, extras
 
 
 def app_yaml_display(path: str) -> str:
@@ -82,13 +99,14 @@ def main() -> None:
 @click.argument("apps", nargs=-1, required=True, type=click.Path(exists=False))
 @click.option("--python", "python", default=None, metavar="PATH", help="Interpreter to import python3 services with. Default: a .venv or venv in the service's folder, else the one gae-emu runs in.")
 def check(apps: Tuple[str, ...], python: Optional[str]) -> None:
-    """Validate APP... (directories holding app.yaml, or yaml files) and print the handler table.
+    """Validate APP... (directories holding app.yaml, or yaml files: cron.yaml, dispatch.yaml,
+    index.yaml and queue.yaml by name) and print what they configure.
 
     A python3 service's app is imported once in its own interpreter and environment, as its instance
     would import it; gae-emu never imports it itself."""
     from gae_emu.runtime.importcheck import instance_import_problem
 
-    configs = load_apps(apps)
+    configs, extras = load_project(apps)
     problems = []
     for app in configs:
         problem = instance_import_problem(app, python) if app.is_python3 else None
@@ -99,6 +117,15 @@ def check(apps: Tuple[str, ...], python: Optional[str]) -> None:
     for app in configs:
         click.echo(f"{app.path}: service {app.service}, runtime {app.runtime}")
         click.echo(format_handler_table(app))
+    click.echo(format_extras(extras, _next_three_runs))
+
+
+def _next_three_runs(job: CronJob) -> List[datetime.datetime]:
+    """A job's next three runs from now, in its own time zone, ISO 8601 with the UTC offset."""
+    from gae_emu.services.cron.schedule import next_runs
+
+    now = datetime.datetime.now(job.zone)
+    return next_runs(job.spec, job.zone, now.replace(second=0, microsecond=0), 3)
 
 
 @main.command()
@@ -111,6 +138,8 @@ def check(apps: Tuple[str, ...], python: Optional[str]) -> None:
 @click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the app's data (created with mode 0700). Default: a per-app folder under the system temp dir.")
 @click.option("--clear-datastore", is_flag=True, help="Start with empty datastore, queues and tombstones.")
 @click.option("--enable-task-running/--no-enable-task-running", default=True, show_default=True, help="Run push tasks when due; when off they only accumulate (run them from the admin console or the test API).")
+@click.option("--enable-cron/--no-enable-cron", default=True, show_default=True, help="Run cron.yaml's jobs on their schedule; when off they run only from the admin console or the test API.")
+@click.option("--require-indexes", is_flag=True, help="Refuse a datastore query that needs a composite index index.yaml lacks (NeedIndexError), as production does; without it the index is added to index.yaml's autogenerated section.")
 @click.option("--enforce-queue-rates", is_flag=True, help="Honour queue.yaml rate and bucket_size (token buckets), as production does; dev_appserver ignores them.")
 @click.option("--max-task-size", default=100 * 1024, show_default=True, type=click.IntRange(1), help="Largest push task in bytes, counted as App Engine counts it.")
 @click.option("--tombstone-ttl", default=9 * 86400, show_default=True, type=click.FloatRange(0), help="Seconds a task name stays tombstoned after it ran or was deleted.")
@@ -126,7 +155,7 @@ def check(apps: Tuple[str, ...], python: Optional[str]) -> None:
 @click.option("--reload/--no-reload", default=True, show_default=True, help="Restart when a file of the app changes: a python3 service's .py files restart its instance only; yaml files and classic services' .py files restart the server.")
 @click.option("--reload-instances", is_flag=True, hidden=True, help="Set by --reload for the server it supervises.")
 def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: int, no_admin: bool, storage_path: Optional[str],
-        clear_datastore: bool, enable_task_running: bool, enforce_queue_rates: bool, max_task_size: int, tombstone_ttl: float,
+        clear_datastore: bool, enable_task_running: bool, enable_cron: bool, require_indexes: bool, enforce_queue_rates: bool, max_task_size: int, tombstone_ttl: float,
         task_deadline: float, env_vars: Tuple[str, ...], allowed_hosts: Tuple[str, ...], smtp_host: Optional[str],
         smtp_port: int, smtp_user: Optional[str], smtp_password: Optional[str], log_level: str,
         python: Optional[str], reload: bool, reload_instances: bool) -> None:
@@ -136,7 +165,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         # deferred logs every task's X-AppEngine-* headers at INFO (as App Engine does); on a local
         # console that is a line per task and a lock every worker contends for: show it with debug.
         logging.getLogger("gae_emu.deferred").setLevel(logging.WARNING)
-    configs = load_apps(apps)
+    configs, extras = load_project(apps)
     extra_env = parse_env_vars(env_vars)
     if reload:
         from gae_emu.runtime.reloader import supervise
@@ -158,6 +187,8 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         storage_path=Path(storage_path) if storage_path else None,
         clear_datastore=clear_datastore,
         enable_task_running=enable_task_running,
+        enable_cron=enable_cron,
+        require_indexes=require_indexes,
         enforce_queue_rates=enforce_queue_rates,
         max_task_size=max_task_size,
         tombstone_ttl=tombstone_ttl,
@@ -170,6 +201,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         smtp_password=smtp_password,
         python=python,
         reload_instances=reload_instances,
+        config_files={kind: file for kind, file in extras.files.items() if file is not None},
     )
     try:
         emulator = Emulator(configs, options)

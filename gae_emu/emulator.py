@@ -23,15 +23,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from gae_emu import apiproxy
+from gae_emu.config.appfiles import ConfigFile, load_extra
 from gae_emu.config.appyaml import load_builtin_app_yaml
+from gae_emu.config.dispatchyaml import check_services
 from gae_emu.config.models import AppConfig, DEFAULT_SERVICE, ScriptRef
 from gae_emu.config.queueyaml import QueueConfigWatcher
+from gae_emu.config.watch import FileWatcher
 from gae_emu.runtime.builtin import builtin_app_yaml
 from gae_emu.runtime.delivery import TaskDelivery
 from gae_emu.runtime.entrypoint import bin_dir, build_command, interpreter_for
 from gae_emu.runtime.environ import (
     INTERNAL_KEY, SERVER_SOFTWARE, WARMUP_KEY, ServiceIdentity, instance_process_env, internal_environ,
 )
+from gae_emu.runtime.dispatch import DispatchRules
+from gae_emu.runtime.indexfile import append_index
 from gae_emu.runtime.frontend import Frontend
 from gae_emu.runtime.hosts import local_hosts_only
 from gae_emu.runtime.instances import Instance
@@ -41,7 +46,9 @@ from gae_emu.runtime.requestlog import RequestLog
 from gae_emu.runtime.router import ServiceRouter
 from gae_emu.runtime.server import ServerSet
 from gae_emu.runtime.tickets import LiveRequests
+from gae_emu.services.cron.service import CronRunner, CronService
 from gae_emu.services.datastore import DatastoreService
+from gae_emu.services.datastore.indexpolicy import IndexPolicy
 from gae_emu.services.memcache import MemcacheService
 from gae_emu.services.mail import MailService
 from gae_emu.services.mail_relay import SmtpRelay
@@ -78,6 +85,10 @@ class EmulatorOptions:
     smtp_password: Optional[str] = None
     python: Optional[str] = None  # interpreter of python3 instances; None: the service's .venv/venv, else ours
     reload_instances: bool = False  # restart a python3 service's instance when a .py file under it changes
+    # cron, dispatch, index, queue -> the file (named on the command line or beside app.yaml)
+    config_files: Dict[str, "ConfigFile"] = field(default_factory=dict)
+    enable_cron: bool = True  # run cron.yaml's jobs on their schedule
+    require_indexes: bool = False  # a query lacking its index.yaml index fails, as in production
 
 
 def default_storage_path(application: str) -> Path:
@@ -115,6 +126,7 @@ class Emulator:
         self.dispatcher: Optional[Dispatcher] = None
         self.tickets = LiveRequests()  # API tickets of the requests being served (issue 7)
         self.api_server: Optional["ApiServer"] = None
+        self.cron_runner: Optional[CronRunner] = None
         self.instances: Dict[str, Instance] = {}
         self._watcher: Optional[SourceWatcher] = None
         self.check_entrypoints()
@@ -130,7 +142,8 @@ class Emulator:
 
     def start(self) -> None:
         """Bind every port (PortInUseError before anything runs), then serve and dispatch."""
-        frontend = Frontend(self.routers, self.default_service, self.options.allowed_hosts)
+        self.dispatch = DispatchRules(self._config_watcher("dispatch").current)
+        frontend = Frontend(self.routers, self.default_service, self.options.allowed_hosts, self.dispatch.route)
         port = self.options.port
         for i, app in enumerate(self.apps):
             self.servers.bind(app.service, self.options.host, port + i if port else 0, frontend.app_for_port(app.service))
@@ -149,13 +162,18 @@ class Emulator:
                 router.instance = self.instances[app.service] = self._instance(app, identity, router)
             self.routers[app.service] = router
         apiproxy.install(self.services)
-        delivery = TaskDelivery(self.routers, self.default_service, hostnames)
+        delivery = TaskDelivery(self.routers, self.default_service, hostnames, self.dispatch.route)
         self.dispatcher = Dispatcher(
             self.services.taskqueue, delivery, max_workers=self.options.task_workers, deadline=self.options.task_deadline,
             stall_after=1.0,
         )
         self.dispatcher.paused = not self.options.enable_task_running
         self.services.settings["dispatcher"] = self.dispatcher
+        self.services.datastore.index_policy = self._index_policy().check
+        self.services.settings["cron"] = cron = CronService(self._config_watcher("cron").current)
+        self.services.settings["cron_execute"] = delivery.cron
+        if self.options.enable_cron:
+            self.cron_runner = CronRunner(cron, delivery.cron)
         self.services.settings["emulator"] = self
         if self.api_server is not None:
             self.api_server.start()
@@ -164,11 +182,15 @@ class Emulator:
         self._preload_classic_scripts()  # before the dispatcher: queued tasks may name their modules
         self.servers.start()
         self.dispatcher.start()
+        if self.cron_runner is not None:
+            self.cron_runner.start()
         if self.options.reload_instances and self.instances:
             self._watcher = SourceWatcher(self._restart_changed)
             self._watcher.start({name: self.routers[name].app.root for name in self.instances})
 
     def stop(self) -> None:
+        if self.cron_runner is not None:
+            self.cron_runner.stop()
         if self._watcher is not None:
             self._watcher.stop()
         if self.dispatcher is not None:
@@ -186,7 +208,8 @@ class Emulator:
 
     def _build_services(self, hostnames: Dict[str, str]) -> apiproxy.Services:
         storage = Storage.in_directory(self.storage_path, clear=self.options.clear_datastore)
-        queues = QueueConfigWatcher(self.default_app.root)
+        queue_file = self.options.config_files.get("queue")
+        queues = QueueConfigWatcher(queue_file.path.parent if queue_file else self.default_app.root)
         taskqueue = TaskQueueService(
             storage,
             queues.current,
@@ -212,6 +235,32 @@ class Emulator:
             return None
         log.info("sent mail is relayed to %s:%d", opts.smtp_host, opts.smtp_port)
         return SmtpRelay(opts.smtp_host, opts.smtp_port, opts.smtp_user, opts.smtp_password)
+
+    def _index_policy(self) -> IndexPolicy:
+        """index.yaml: a query lacking its composite index fails with --require-indexes, else the
+        index is appended to the file's autogenerated section."""
+        watcher = self._config_watcher("index")
+        path = self._config_file("index").path
+        return IndexPolicy(lambda: watcher.current().indexes, require=self.options.require_indexes,
+                           record=lambda index: append_index(path, index))
+
+    def _config_file(self, kind: str) -> ConfigFile:
+        return self.options.config_files.get(kind) or \
+            ConfigFile(self.default_app.root / f"{kind}.yaml", f"{kind}.yaml")
+
+    def _config_watcher(self, kind: str) -> FileWatcher:
+        """cron.yaml, dispatch.yaml or index.yaml, re-read when it changes: the one named on the
+        command line, else the one beside the default app.yaml (which may appear later)."""
+        file = self._config_file(kind)
+        services = [app.service for app in self.apps]
+
+        def load():
+            config = load_extra(kind, file)
+            if kind == "dispatch":  # an edit naming a service not served is refused like a typo
+                check_services(config, services)
+            return config
+
+        return FileWatcher(file.display, [file.path], load)
 
     def _apply_process_env(self, hostnames: Dict[str, str]) -> None:
         """Classic services run in this process and read os.environ; where two classic services

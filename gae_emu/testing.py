@@ -12,6 +12,7 @@ Imports: the standard library, `gae_emu.apiproxy`, `gae_emu.storage`, `gae_emu.s
 """
 from __future__ import annotations
 
+import datetime
 import http.cookiejar
 import json
 import os
@@ -55,6 +56,30 @@ class HttpResponse:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class CronJobInfo:
+    """One cron job as `EmulatorHandle.cron_jobs()` returns it; times are aware datetimes in the
+    job's time zone (None: never ran / never runs again)."""
+
+    url: str
+    schedule: str
+    description: Optional[str]
+    target: Optional[str]
+    timezone: str
+    next_run: Optional[datetime.datetime]
+    last_run: Optional[datetime.datetime]
+    last_status: Optional[int]
+
+    @classmethod
+    def from_api(cls, item: Dict[str, Any]) -> "CronJobInfo":
+        def moment(text: Optional[str]) -> Optional[datetime.datetime]:
+            return datetime.datetime.fromisoformat(text) if text else None
+
+        return cls(url=item["url"], schedule=item["schedule"], description=item["description"],
+                   target=item["target"], timezone=item["timezone"], next_run=moment(item["next_run"]),
+                   last_run=moment(item["last_run"]), last_status=item["last_status"])
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -192,6 +217,22 @@ class EmulatorHandle:
         result = self._api("POST", "/wait-idle", {"timeout": timeout})
         if not result.get("idle"):
             raise StuckTasksError(_stuck_message(result, timeout))
+
+    # -- cron --------------------------------------------------------------------------------------
+
+    def cron_jobs(self) -> List["CronJobInfo"]:
+        """cron.yaml's jobs as the emulator runs them: schedule, next run, last run and status."""
+        return [CronJobInfo.from_api(item) for item in self._api("GET", "/cron")["jobs"]]
+
+    def run_cron(self, url: str) -> int:
+        """Run the cron job with this url now (as the scheduler would: GET, `X-AppEngine-Cron: true`,
+        admin access); returns the HTTP status its handler answered (0: no answer)."""
+        return int(self._api("POST", "/cron/run", {"url": url})["status"])
+
+    def advance_cron_clock(self, seconds: float) -> datetime.datetime:
+        """Move the cron scheduler's clock forward, so a test need not wait for a job to come due;
+        returns the scheduler's new time."""
+        return datetime.datetime.fromisoformat(self._api("POST", "/cron/advance", {"seconds": seconds})["now"])
 
     def reset(self) -> None:
         """Empty the datastore, the queues, the tombstones and the sent mail."""

@@ -11,7 +11,7 @@ is not GET/HEAD must be same-origin and carry the form's CSRF token or, for `/ap
 `X-Requested-With` header (`admin_security`); every HTML value is escaped (`admin_html`) and pages
 are served with a Content-Security-Policy that allows no script at all.
 
-Modules: `admin_queues`/`admin_datastore` (the work), `admin_mail` (the Mail page and its API), `admin_pages` (HTML), `admin_api` (JSON),
+Modules: `admin_queues`/`admin_datastore`/`admin_cron` (the work), `admin_mail` (the Mail page and its API), `admin_pages` (HTML), `admin_api` (JSON),
 `admin_html` (escaping and layout), `admin_security` (CSRF, same origin).
 
 Imports: the standard library, werkzeug, `gae_emu` (services, errors), the `admin_*` modules.
@@ -31,6 +31,7 @@ from gae_emu.services.datastore.errors import Error as DatastoreError
 from gae_emu.services.taskqueue.errors import TaskQueueError, UnknownQueueError, UnknownTaskError
 
 from . import admin_api as api
+from . import admin_cron as cron
 from . import admin_mail as mail
 from . import admin_pages as pages
 from .admin_html import html, layout
@@ -70,6 +71,8 @@ PAGES = [
     ("/datastore/entity/<key>", pages.edit_entity, "POST"),
     ("/datastore/entity/<key>/delete", pages.delete_entity, "POST"),
     ("/requests", pages.requests, "GET"),
+    ("/cron", cron.page, "GET"),
+    ("/cron/run", cron.run_form, "POST"),
     ("/mail", mail.page, "GET"),
     ("/mail/<int:message_id>", mail.message_page, "GET"),
     ("/mail/<int:message_id>/attachments/<int:index>", mail.attachment, "GET"),
@@ -95,6 +98,9 @@ API = [
     ("/datastore/entity/<key>", api.edit_entity, "POST"),
     ("/datastore/entity/<key>/delete", api.delete_entity, "POST"),
     ("/requests", api.requests, "GET"),
+    ("/cron", cron.api_jobs, "GET"),
+    ("/cron/run", cron.api_run, "POST"),
+    ("/cron/advance", cron.api_advance, "POST"),
     ("/mail", mail.api_list, "GET"),
     ("/mail/<int:message_id>", mail.api_message, "GET"),
     ("/mail/<int:message_id>/attachments/<int:index>", mail.attachment, "GET"),

@@ -101,6 +101,7 @@ def when(epoch: Optional[float], now: Optional[float] = None) -> Safe:
 def layout(title: str, body: Safe, base: str, message: Optional[str] = None, error: bool = False) -> str:
     nav = join([
         link(url(base, "queues"), "Task queues"),
+        link(url(base, "cron"), "Cron"),
         link(url(base, "datastore"), "Datastore"),
         link(url(base, "requests"), "Request log"),
         link(url(base, "mail"), "Mail"),

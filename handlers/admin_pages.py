@@ -239,8 +239,9 @@ def requests(ctx: Context) -> str:
     records = emulator.request_log.recent(200) if emulator is not None else []
     now = time.time()
     rows = [[when(r.time, now), r.method, html("<code>{}</code>", r.path), r.status, f"{r.seconds * 1000:.1f} ms",
-             "task " + r.task_name if r.task_name else ("internal" if r.internal else "")] for r in records]
-    return _page(ctx, "Request log", table(["Time", "Method", "Path", "Status", "Took", "Source"], rows,
+             "task " + r.task_name if r.task_name else ("internal" if r.internal else ""),
+             r.dispatch_rule] for r in records]
+    return _page(ctx, "Request log", table(["Time", "Method", "Path", "Status", "Took", "Source", "Dispatched by"], rows,
                                            "No requests yet."))
 
 

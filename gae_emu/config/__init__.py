@@ -1,4 +1,5 @@
-"""app.yaml and queue.yaml: load, validate (errors carry file:line:col and key path), frozen models.
+"""app.yaml, queue.yaml, cron.yaml, dispatch.yaml and index.yaml: load, validate (errors carry
+file:line:col and key path), frozen models.
 
 Public entry points are re-exported here; `models` holds the frozen dataclasses everything else reads.
 Imports: the standard library and yaml only.

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Union
 
-from gae_emu.config.errors import ConfigError
 from gae_emu.config.models import DEFAULT_QUEUE, QueueConfig, QueueDef, RetryParameters
-from gae_emu.config.yamlsource import Source, Value
+from gae_emu.config.watch import FileWatcher
+from gae_emu.config.yamlsource import MapView, Source, Value
 
 log = logging.getLogger("gae_emu.config")
 
@@ -121,17 +120,25 @@ def _retry_parameters(value: Value) -> Optional[RetryParameters]:
     if view is None:
         return None
     view.reject_unknown(RETRY_KEYS, "retry_parameters")
+    fields = retry_fields(view, "task_retry_limit", "task_age_limit")
+    return RetryParameters(**{k: v for k, v in fields.items() if v is not None})  # type: ignore[arg-type]
+
+
+def retry_fields(view: MapView, limit_key: str, age_key: str, limit_max: Optional[int] = None) -> Dict[str, object]:
+    """The fields of a `retry_parameters` mapping (queue.yaml's `task_*`, cron.yaml's `job_*`
+    limits; the same backoff keys), checked; a field set wrongly is None."""
     fields: Dict[str, object] = {}
-    for key in ("task_retry_limit", "max_doublings"):
-        if key in view:
-            fields[key] = view.get(key).as_int(minimum=0)
-    if "task_age_limit" in view:
-        age_value = view.get("task_age_limit")
+    if limit_key in view:
+        fields[limit_key] = view.get(limit_key).as_int(minimum=0, maximum=limit_max)
+    if "max_doublings" in view:
+        fields["max_doublings"] = view.get("max_doublings").as_int(minimum=0)
+    if age_key in view:
+        age_value = view.get(age_key)
         age = age_value.as_duration()
         if age is not None and age <= 0:
             age_value.error("must be more than zero")
             age = None
-        fields["task_age_limit"] = age
+        fields[age_key] = age
     for key in ("min_backoff_seconds", "max_backoff_seconds"):
         if key in view:
             fields[key] = view.get(key).as_number(minimum=0)
@@ -139,7 +146,7 @@ def _retry_parameters(value: Value) -> Optional[RetryParameters]:
     if low is not None and high is not None and high < low:  # type: ignore[operator]
         view.get("max_backoff_seconds").error(
             f"must be at least min_backoff_seconds ({low}), got {high}")
-    return RetryParameters(**{k: v for k, v in fields.items() if v is not None})  # type: ignore[arg-type]
+    return fields
 
 
 def _acl(value: Value) -> None:
@@ -151,7 +158,7 @@ def _acl(value: Value) -> None:
                 view.get(key).as_str()
 
 
-class QueueConfigWatcher:
+class QueueConfigWatcher(FileWatcher[QueueConfig]):
     """The current QueueConfig of an app, reloaded when queue.yaml changes (B6: the stub reloads on
     mtime). `current()` is cheap enough to call on every task add: it stats at most every
     `interval` seconds. A broken file mid-edit is logged and the last good config kept."""
@@ -160,44 +167,6 @@ class QueueConfigWatcher:
                  clock: Callable[[], float] = time.monotonic, display_root: Optional[str] = None) -> None:
         self.app_root = Path(app_root)
         self.display_root = display_root if display_root is not None else str(app_root)
-        self.interval = interval
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._signature = self._stat()
-        # A broken file at start-up is the user's error to fix, so it raises here.
-        self._config = load_queue_yaml(self.app_root, display_root=self.display_root)
-        self._checked_at = clock()
-        self.last_error: Optional[ConfigError] = None
-
-    def current(self) -> QueueConfig:
-        now = self._clock()
-        if now - self._checked_at < self.interval:
-            return self._config
-        with self._lock:
-            if now - self._checked_at >= self.interval:
-                self._checked_at = now
-                signature = self._stat()
-                if signature != self._signature:
-                    self._signature = signature
-                    self._reload()
-            return self._config
-
-    def _reload(self) -> None:
-        try:
-            self._config = load_queue_yaml(self.app_root, display_root=self.display_root)
-            self.last_error = None
-            log.info("queue.yaml reloaded: queues %s", ", ".join(self._config.names))
-        except ConfigError as exc:
-            self.last_error = exc
-            log.error("queue.yaml not reloaded, keeping the previous queues:\n%s", exc)
-
-    def _stat(self) -> Tuple[Tuple[str, int, int, int], ...]:
-        """Which queue files exist and their mtime/size/inode: any change means reload."""
-        found: List[Tuple[str, int, int, int]] = []
-        for name in QUEUE_FILES:
-            try:
-                st = os.stat(self.app_root / name)
-            except OSError:
-                continue
-            found.append((name, st.st_mtime_ns, st.st_size, st.st_ino))
-        return tuple(found)
+        super().__init__("queue.yaml", [self.app_root / name for name in QUEUE_FILES],
+                         lambda: load_queue_yaml(self.app_root, display_root=self.display_root),
+                         interval=interval, clock=clock)

@@ -7,22 +7,26 @@ reserved ones, then `X-AppEngine-QueueName`, `-TaskName`, `-TaskRetryCount`, `-T
 `-TaskETA`, and on retries `-TaskPreviousResponse` and `-TaskRetryReason`; production's User-Agent;
 REMOTE_ADDR 0.1.0.2; the Host of the target service.
 
-Imports: the standard library, `gae_emu.runtime`, `gae_emu.services.taskqueue.models`.
+Cron jobs take the same path (`cron`): a GET with `X-AppEngine-Cron: true` from 0.1.0.1.
+
+Imports: the standard library, `gae_emu.runtime`, `gae_emu.config`, `gae_emu.services.taskqueue.models`.
 """
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from gae_emu.runtime.environ import internal_environ
 from gae_emu.runtime.frontend import service_from_host
 from gae_emu.runtime.router import ServiceRouter
+from gae_emu.config.cronyaml import CronJob
 from gae_emu.services.taskqueue.models import TaskRecord, default_url
 from gae_emu.services.taskqueue.validate import target_service
 
 log = logging.getLogger("gae_emu.taskqueue")
 
 TASK_SOURCE_IP = "0.1.0.2"
+CRON_SOURCE_IP = "0.1.0.1"  # B5: cron requests come from 0.1.0.1
 TASK_USER_AGENT = "AppEngine-Google; (+http://code.google.com/appengine)"
 # Headers the queue sets itself; a task's own copies are dropped (B4 BUILT_IN_HEADERS, plus Host).
 RESERVED_HEADERS = {
@@ -51,25 +55,54 @@ def service_for_target(target: Optional[str], services: Dict[str, ServiceRouter]
 class TaskDelivery:
     """The dispatcher's `execute`: runs one task, returns the HTTP status (0 = no response)."""
 
-    def __init__(self, routers: Dict[str, ServiceRouter], default_service: str, hostnames: Dict[str, str]) -> None:
+    def __init__(self, routers: Dict[str, ServiceRouter], default_service: str, hostnames: Dict[str, str],
+                 dispatch: Optional[Callable[[dict, str, str], Optional[str]]] = None) -> None:
         self.routers = routers
         self.default_service = default_service
         self.hostnames = hostnames
+        self.dispatch = dispatch  # dispatch.yaml: (environ, host, path) -> service or None
+
+    def _dispatched(self, note: dict, host: str, url: str, service: str) -> str:
+        """dispatch.yaml's service for this host and path, if a rule matches and it is served."""
+        if self.dispatch is None:
+            return service
+        routed = self.dispatch(note, host, url.partition("?")[0])
+        return routed if routed in self.routers else service
 
     def __call__(self, task: TaskRecord) -> int:
         host = _header(task.headers, "host")
         service = service_for_target(task.target, self.routers, self.default_service)
-        if not task.target and host:
-            service = service_from_host(host, self.routers) or service
-        router = self.routers[service]
         url = task.url or default_url(task.queue)
+        note: dict = {}
+        named = service_from_host(host, self.routers) if host and not task.target else None
+        if named is None and service == self.default_service:
+            # A task for the default hostname goes where a request to it would: dispatch.yaml
+            # included (the libraries name the default service as the target of untargeted tasks).
+            service = self._dispatched(note, host or self.hostnames[self.default_service], url, service)
+        else:
+            service = named or service
+        router = self.routers[service]
         host = self.hostnames.get(service, "localhost")
         environ = internal_environ(task.method, url, self.headers_for(task), task.payload, host, TASK_SOURCE_IP)
+        environ.update(note)
         response = router.handle(environ)
         status = response.status_code
         if log.isEnabledFor(logging.DEBUG):
             log.debug("task %s/%s %s %s -> %s", task.queue, task.name, task.method, url, status)
         return status
+
+    def cron(self, job: CronJob) -> int:
+        """Run one cron job: a GET to its url on its target service, as App Engine's cron service
+        sends it (`X-AppEngine-Cron: true`, from 0.1.0.1, passing `login: admin`)."""
+        service = service_for_target(job.target, self.routers, self.default_service)
+        note: dict = {}
+        # dispatch.yaml re-routes cron jobs too (the cron.yaml reference), target or not.
+        service = self._dispatched(note, self.hostnames.get(service, "localhost"), job.url, service)
+        host = self.hostnames.get(service, "localhost")
+        headers = [("X-AppEngine-Cron", "true"), ("User-Agent", TASK_USER_AGENT)]
+        environ = internal_environ("GET", job.url, headers, b"", host, CRON_SOURCE_IP)
+        environ.update(note)
+        return self.routers[service].handle(environ).status_code
 
     @staticmethod
     def headers_for(task: TaskRecord) -> List[Tuple[str, str]]:

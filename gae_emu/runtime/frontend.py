@@ -3,7 +3,8 @@
 A Host that is not a local name gets 400, as dev_appserver's host checking answers, so a web page
 cannot reach the emulator through DNS rebinding. A Host with a prefix before the server's own name
 (`worker.localhost:8080`, `v1.worker.localhost:8080`) picks the service by the prefix's last label;
-otherwise the port's own service serves the request.
+otherwise, on the default service's port, dispatch.yaml may send it to another service
+(`runtime/dispatch.py`); else the port's own service serves the request.
 
 Imports: the standard library, `gae_emu.runtime`.
 """
@@ -36,19 +37,25 @@ def service_from_host(host: str, services: Iterable[str]) -> Optional[str]:
 class Frontend:
     """Maps (Host, port) to a ServiceRouter; one instance serves every port of the emulator."""
 
-    def __init__(self, routers: Dict[str, ServiceRouter], default_service: str, allowed_hosts: Iterable[str] = ()) -> None:
+    def __init__(self, routers: Dict[str, ServiceRouter], default_service: str, allowed_hosts: Iterable[str] = (),
+                 dispatch: Optional[Callable[[dict, str, str], Optional[str]]] = None) -> None:
         self.routers = routers
         self.default_service = default_service
         self.allowed_hosts = tuple(allowed_hosts)
+        self.dispatch = dispatch  # dispatch.yaml: (environ, host, path) -> service or None
 
-    def router_for(self, host: str, port_service: Optional[str] = None) -> ServiceRouter:
-        name = service_from_host(host, self.routers) or port_service or self.default_service
+    def router_for(self, host: str, port_service: Optional[str] = None, environ: Optional[dict] = None) -> ServiceRouter:
+        name = service_from_host(host, self.routers)
+        if name is None and self.dispatch is not None and environ is not None \
+                and (port_service or self.default_service) == self.default_service:
+            name = self.dispatch(environ, host, environ.get("PATH_INFO", "/"))  # the default hostname only
+        name = name or port_service or self.default_service
         return self.routers.get(name) or self.routers[self.default_service]
 
     def app_for_port(self, port_service: str) -> Callable:
         """The WSGI app a server listening for `port_service` runs."""
 
         def app(environ: dict, start_response: Callable):
-            return self.router_for(environ.get("HTTP_HOST", ""), port_service)(environ, start_response)
+            return self.router_for(environ.get("HTTP_HOST", ""), port_service, environ)(environ, start_response)
 
         return local_hosts_only(app, self.allowed_hosts)

@@ -29,6 +29,9 @@ log = logging.getLogger("gae_emu.reloader")
 WATCHED_SUFFIXES = (".py", ".yaml", ".yml")
 SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules", ".pytest_cache"}
 POLL_SECONDS = 1.0
+# Picked up live by their watchers (a broken edit keeps the last good version); index.yaml is also
+# written by the server itself. A change to them must not restart the server.
+LIVE_FILES = {"cron.yaml", "dispatch.yaml", "index.yaml", "queue.yaml", "queue.yml"}
 
 
 def snapshot(roots: Sequence[Path], suffixes: Tuple[str, ...] = WATCHED_SUFFIXES) -> Dict[str, float]:
@@ -37,7 +40,7 @@ def snapshot(roots: Sequence[Path], suffixes: Tuple[str, ...] = WATCHED_SUFFIXES
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith(".")]
             for name in filenames:
-                if name.endswith(suffixes):
+                if name.endswith(suffixes) and name not in LIVE_FILES:
                     path = os.path.join(dirpath, name)
                     try:
                         mtimes[path] = os.stat(path).st_mtime

@@ -1,6 +1,6 @@
 """The last requests served (for the admin console's request log), kept in memory.
 
-Imports: the standard library and `gae_emu.runtime.environ`.
+Imports: the standard library and `gae_emu.runtime.environ`, `gae_emu.runtime.dispatch`.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Deque, List
 
+from gae_emu.runtime.dispatch import DISPATCH_RULE_KEY
 from gae_emu.runtime.environ import INTERNAL_KEY
 
 
@@ -22,6 +23,7 @@ class RequestRecord:
     seconds: float
     internal: bool
     task_name: str
+    dispatch_rule: str = ""  # the dispatch.yaml rule that routed it, if one did
 
 
 class RequestLog:
@@ -38,6 +40,7 @@ class RequestLog:
             seconds=seconds,
             internal=environ.get(INTERNAL_KEY) is True,
             task_name=environ.get("HTTP_X_APPENGINE_TASKNAME", "") if environ.get(INTERNAL_KEY) is True else "",
+            dispatch_rule=environ.get(DISPATCH_RULE_KEY, ""),
         )
         with self._lock:
             self._records.append(entry)

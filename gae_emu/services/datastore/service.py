@@ -57,6 +57,7 @@ class DatastoreService:
         self.clock = clock
         self._lock = threading.Lock()
         self._transactions: Dict[int, Transaction] = {}
+        self.index_policy: Optional[Callable[[Query], None]] = None  # set by the emulator (index.yaml)
         storage.ensure_schema("datastore", SCHEMA)
 
     # -- ids -----------------------------------------------------------------------------------
@@ -286,6 +287,8 @@ class DatastoreService:
         if metadata.is_metadata(query.kind):
             metadata.check(query, txn is not None)
             return query_module.run(metadata.scoped(query), self._metadata_candidates(query))
+        if self.index_policy is not None:  # index.yaml: refuse (--require-indexes) or note the index
+            self.index_policy(query)
         result = query_module.run(query, self._candidates(query, txn), in_transaction=txn is not None)
         result.index = indexes.composite_index(query)
         return result
