@@ -43,8 +43,11 @@ setup(
     install_requires=["werkzeug>=2.2", "pyyaml>=5.4", "click>=8.0", "tzdata"],
     extras_require={
         "test": ["pytest>=7", "setuptools>=64", "wheel", "selenium>=4.10", "appengine-python-standard>=1.1", "flask",
-                 "hypothesis>=6.100", "uvicorn", "django"],
+                 "hypothesis>=6.100", "uvicorn", "django",
+                 "grpcio>=1.50", "google-cloud-datastore>=2.16", "google-cloud-ndb>=2.3"],
         "google": ["appengine-python-standard>=1.1"],
+        # The Cloud Datastore v1 API (gae_emu/cloud): Google's published message classes and grpcio.
+        "cloud": ["grpcio>=1.50", "google-cloud-datastore>=2.16"],
         "bench": ["huey", "dramatiq[redis]", "redis"],
     },
     entry_points={

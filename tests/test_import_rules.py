@@ -67,3 +67,15 @@ def test_the_instance_server_runs_outside_the_package():
     """instance_server.py runs in the app's interpreter, where gae_emu may not be installed."""
     imported = [name for _, name in imports_of(PACKAGE / "runtime" / "instance_server.py")]
     assert imported and not [n for n in imported if n.startswith(("gae_emu", "werkzeug", "click", "yaml"))]
+
+
+def test_cloud_front_doors_sit_beside_the_api_server():
+    """cloud/ translates wire messages to services/ calls: it never reaches into the API server,
+    the front end, the classic API or the composition root."""
+    forbidden = ("gae_emu.apiserver", "gae_emu.runtime", "gae_emu.api", "gae_emu.ext", "gae_emu.emulator",
+                 "gae_emu.testing")
+    assert _violations(sources("cloud"), forbidden) == []
+
+
+def test_services_know_nothing_of_the_cloud_front_doors():
+    assert _violations(sources("services") + sources("storage.py"), ("gae_emu.cloud", "grpc", "google")) == []

@@ -85,6 +85,11 @@ class QueryResult:
     skipped_results: int = 0
     keys_only: bool = False
     index: Any = None  # indexes.CompositeIndex production would scan, if any (set by the service)
+    positions: List[Tuple[Any, ...]] = field(default_factory=list)  # each result's position
+
+    def cursor_after(self, i: int) -> str:
+        """The cursor just after the i-th result (what `cursor` is for the last one)."""
+        return codec.encode_cursor(self.positions[i])
 
     @property
     def keys(self) -> List[Key]:
@@ -337,7 +342,8 @@ def run(query: Query, candidates: Iterable[Entity], in_transaction: bool = False
         entities = [_projected(r[2].key, r[3], query.projection) for r in taken]
     else:
         entities = [Entity(r[2].key) if query.keys_only else r[2] for r in taken]
-    return QueryResult(entities, cursor, len(taken) < len(rest), skipped, query.keys_only)
+    return QueryResult(entities, cursor, len(taken) < len(rest), skipped, query.keys_only,
+                       positions=[tuple(r[1]) for r in taken])
 
 
 def _in_scope(query: Query, entity: Entity) -> bool:

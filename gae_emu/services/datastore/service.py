@@ -88,6 +88,11 @@ class DatastoreService:
             start = self._allocate(conn, key_prefix.app(), size)
         return start, start + size - 1
 
+    def reserve_ids(self, keys: Sequence[Key]) -> None:
+        """Never hand out these keys' ids automatically (Cloud Datastore's ReserveIds)."""
+        with self.storage.transaction() as conn:
+            self._reserve(conn, keys)
+
     def _complete(self, keys: List[Key]) -> List[Key]:
         incomplete = [i for i, k in enumerate(keys) if not k.has_id_or_name()]
         if not incomplete:
@@ -116,6 +121,11 @@ class DatastoreService:
                 "INSERT INTO datastore_groups (app, namespace, root, version) VALUES (?, ?, ?, 1) "
                 "ON CONFLICT (app, namespace, root) DO UPDATE SET version = version + 1",
                 (root.app(), root.namespace(), _root_text(root)))
+
+    def group_versions(self, keys: Sequence[Key]) -> List[int]:
+        """The version of each key's entity group (it rises with every committed write to the group)."""
+        with self.storage.read() as conn:
+            return [self._version(conn, key.root()) for key in keys]
 
     def _touch(self, txn: Transaction, key: Key, read: bool) -> Key:
         """Record `key`'s group in `txn` (its version, and a snapshot when read); returns the root."""

@@ -1,0 +1,164 @@
+"""google-cloud-datastore (from the package index) against the v1 gRPC front door, in-process."""
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from gae_emu.services.datastore import Key
+
+from tests.cloud.conftest import PROJECT
+
+google_exceptions = pytest.importorskip("google.api_core.exceptions")
+
+
+def test_put_get_delete_round_trips_every_value_type(client):
+    from google.cloud import datastore
+
+    key = client.key("Thing", "a")
+    entity = datastore.Entity(key, exclude_from_indexes=("notes",))
+    when = datetime.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=datetime.timezone.utc)
+    entity.update({
+        "n": 7, "f": 1.5, "b": True, "s": "hé", "raw": b"\x00\xff", "when": when, "none": None,
+        "ref": client.key("Other", 3), "tags": ["x", "y"], "empty": [],
+        "pt": datastore.helpers.GeoPoint(1.25, -2.5), "notes": "long text",
+    })
+    client.put(entity)
+    got = client.get(key)
+    assert got == entity
+    assert got["when"] == when and got["ref"] == client.key("Other", 3)
+    assert got.exclude_from_indexes == {"notes"}
+    client.delete(key)
+    assert client.get(key) is None
+
+
+def test_lookup_reports_missing_and_found(client):
+    from google.cloud import datastore
+
+    client.put(datastore.Entity(client.key("K", 1)))
+    missing = []
+    found = client.get_multi([client.key("K", 1), client.key("K", 2)], missing=missing)
+    assert [e.key.id for e in found] == [1]
+    assert [e.key.id for e in missing] == [2]
+
+
+def test_incomplete_keys_get_ids_and_allocate_ids_never_collide(client, service):
+    from google.cloud import datastore
+
+    entity = datastore.Entity(client.key("Auto"))
+    client.put(entity)
+    assert entity.key.id is not None
+    allocated = client.allocate_ids(client.key("Auto"), 3)
+    ids = [k.id for k in allocated]
+    assert len(set(ids + [entity.key.id])) == 4
+    client.reserve_ids_sequential(client.key("Auto", 500), 1)
+    fresh = datastore.Entity(client.key("Auto"))
+    client.put(fresh)
+    assert fresh.key.id > 500
+    # The service (what the bundled API reads) holds it under the app id dev~<project>.
+    stored = service.get([Key.build("dev~" + PROJECT, "", [("Auto", entity.key.id)])])[0]
+    assert stored is not None
+
+
+def test_queries_filters_orders_cursors_projection_keys_only(client):
+    from google.cloud import datastore
+    from google.cloud.datastore.query import PropertyFilter
+
+    for i in range(10):
+        e = datastore.Entity(client.key("Q", i + 1))
+        e.update({"n": i, "tag": ["even" if i % 2 == 0 else "odd", "all"], "group": i % 3})
+        client.put(e)
+    q = client.query(kind="Q")
+    q.add_filter(filter=PropertyFilter("n", ">=", 3))
+    q.add_filter(filter=PropertyFilter("n", "<", 8))
+    q.order = ["-n"]
+    assert [e["n"] for e in q.fetch()] == [7, 6, 5, 4, 3]
+    q = client.query(kind="Q")
+    q.add_filter(filter=PropertyFilter("n", "IN", [1, 4, 9]))
+    assert sorted(e["n"] for e in q.fetch()) == [1, 4, 9]
+    q = client.query(kind="Q")
+    q.add_filter(filter=PropertyFilter("n", "!=", 4))
+    assert [e["n"] for e in q.fetch()] == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+    q = client.query(kind="Q")
+    q.add_filter(filter=PropertyFilter("n", "NOT_IN", [0, 9]))
+    assert [e["n"] for e in q.fetch()] == [1, 2, 3, 4, 5, 6, 7, 8]
+    q = client.query(kind="Q")
+    q.add_filter(filter=PropertyFilter("tag", "=", "all"))
+    assert len(list(q.fetch())) == 10  # a list property matches once
+    # pages with cursors
+    q = client.query(kind="Q", order=["n"])
+    page = q.fetch(limit=4)
+    first = [e["n"] for e in next(page.pages)]
+    rest = [e["n"] for e in q.fetch(start_cursor=page.next_page_token)]
+    assert first == [0, 1, 2, 3] and rest == [4, 5, 6, 7, 8, 9]
+    assert [e["n"] for e in client.query(kind="Q", order=["n"]).fetch(offset=8)] == [8, 9]
+    # keys only and projection with distinct_on
+    keys_q = client.query(kind="Q")
+    keys_q.keys_only()
+    assert sorted(e.key.id for e in keys_q.fetch()) == list(range(1, 11))
+    proj = client.query(kind="Q", projection=["group"], distinct_on=["group"])
+    assert [e["group"] for e in proj.fetch()] == [0, 1, 2]
+
+
+def test_transaction_conflict_is_aborted_and_retried_by_the_client(client):
+    from google.cloud import datastore
+
+    key = client.key("Counter", "c")
+    client.put(datastore.Entity(key))
+    with client.transaction():
+        client.put(datastore.Entity(client.key("Counter", "other")))
+    first, second = client.transaction(), client.transaction()
+    first.begin()
+    second.begin()
+    for txn in (first, second):
+        entity = client.get(key, transaction=txn) or datastore.Entity(key)
+        entity["by"] = "first" if txn is first else "second"
+        txn.put(entity)
+    first.commit()
+    with pytest.raises(google_exceptions.Aborted):
+        second.commit()
+    assert client.get(key)["by"] == "first"
+
+
+def test_insert_and_update_preconditions_name_the_entity(client):
+    from google.cloud import datastore
+
+    key = client.key("Pre", "p")
+    client.put(datastore.Entity(key))
+    from google.cloud.datastore_v1.types import datastore as d, entity as e
+
+    api = client._datastore_api
+    insert = d.Mutation(insert=e.Entity(key=key.to_protobuf()))
+    with pytest.raises(google_exceptions.AlreadyExists, match="Pre"):
+        api.commit(request={"project_id": PROJECT, "mode": d.CommitRequest.Mode.NON_TRANSACTIONAL,
+                            "mutations": [insert]})
+    update = d.Mutation(update=e.Entity(key=client.key("Pre", "nope").to_protobuf()))
+    with pytest.raises(google_exceptions.NotFound, match="nope"):
+        api.commit(request={"project_id": PROJECT, "mode": d.CommitRequest.Mode.NON_TRANSACTIONAL,
+                            "mutations": [update]})
+
+
+def test_bad_requests_are_invalid_argument_naming_the_field(client):
+    from google.cloud.datastore_v1.types import datastore as d, entity as e
+
+    api = client._datastore_api
+    incomplete = e.Key(partition_id=e.PartitionId(project_id=PROJECT), path=[e.Key.PathElement(kind="K")])
+    with pytest.raises(google_exceptions.InvalidArgument, match=r"keys\[0\]"):
+        api.lookup(request={"project_id": PROJECT, "keys": [incomplete]})
+    other = e.Key(partition_id=e.PartitionId(project_id="elsewhere"), path=[e.Key.PathElement(kind="K", id=1)])
+    with pytest.raises(google_exceptions.InvalidArgument, match="elsewhere"):
+        api.lookup(request={"project_id": PROJECT, "keys": [other]})
+    with pytest.raises(google_exceptions.InvalidArgument, match="expired"):
+        api.commit(request={"project_id": PROJECT, "mode": d.CommitRequest.Mode.TRANSACTIONAL,
+                                "transaction": b"12345678"})
+    api.rollback(request={"project_id": PROJECT, "transaction": b"nonsense"})  # an ended one: harmless
+
+
+def test_namespaces_are_separate(client):
+    from google.cloud import datastore
+
+    other = datastore.Client(project=PROJECT, namespace="ns1")
+    client.put(datastore.Entity(client.key("N", 1)))
+    other.put(datastore.Entity(other.key("N", 1)))
+    assert len(list(client.query(kind="N").fetch())) == 1
+    assert other.get(other.key("N", 1)).key.namespace == "ns1"
