@@ -86,10 +86,11 @@ class QueryResult:
     keys_only: bool = False
     index: Any = None  # indexes.CompositeIndex production would scan, if any (set by the service)
     positions: List[Tuple[Any, ...]] = field(default_factory=list)  # each result's position
+    descending: bool = False  # the direction of the query's first order (cursors record it)
 
     def cursor_after(self, i: int) -> str:
         """The cursor just after the i-th result (what `cursor` is for the last one)."""
-        return codec.encode_cursor(self.positions[i])
+        return codec.encode_cursor(self.positions[i], self.descending)
 
     @property
     def keys(self) -> List[Key]:
@@ -343,7 +344,7 @@ def run(query: Query, candidates: Iterable[Entity], in_transaction: bool = False
     else:
         entities = [Entity(r[2].key) if query.keys_only else r[2] for r in taken]
     return QueryResult(entities, cursor, len(taken) < len(rest), skipped, query.keys_only,
-                       positions=[tuple(r[1]) for r in taken])
+                       positions=[tuple(r[1]) for r in taken], descending=descending)
 
 
 def _in_scope(query: Query, entity: Entity) -> bool:
