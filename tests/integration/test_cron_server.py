@@ -163,3 +163,30 @@ def test_no_enable_cron_leaves_jobs_to_the_console(tmp_path):
         assert runs(log, "/tasks/tick") == []
         assert emu.run_cron("/tasks/tick") == 200
         assert len(runs(log, "/tasks/tick")) == 1
+
+
+PY3_MAIN = '''
+import json, os
+
+def app(environ, start_response):
+    with open(os.environ["CRON_LOG"], "a") as log:
+        log.write(json.dumps({"path": environ["PATH_INFO"], "cron": environ.get("HTTP_X_APPENGINE_CRON"),
+                              "ip": environ.get("HTTP_X_APPENGINE_USER_IP")}) + "\\n")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+'''
+
+
+def test_a_python3_service_gets_cron_requests_in_its_instance(tmp_path):
+    root = tmp_path / "py3"
+    root.mkdir()
+    (root / "main.py").write_text(PY3_MAIN)
+    (root / "app.yaml").write_text("runtime: python312\nentrypoint: gunicorn -b :$PORT main:app\nhandlers:\n"
+                                   "- url: /tasks/.*\n  script: auto\n  login: admin\n")
+    (root / "cron.yaml").write_text("cron:\n- url: /tasks/py3\n  schedule: every 5 minutes\n")
+    log = tmp_path / "cron.log"
+    with emulator(root, args=["--env-var", f"CRON_LOG={log}"]) as emu:
+        emu.advance_cron_clock(300)
+        wait_for(lambda: runs(log, "/tasks/py3"), timeout=15, what="the job to reach the instance")
+    # X-AppEngine-User-IP carries the cron source address to the instance (its REMOTE_ADDR there).
+    assert runs(log, "/tasks/py3")[0] == {"path": "/tasks/py3", "cron": "true", "ip": "0.1.0.1"}
