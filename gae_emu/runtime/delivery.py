@@ -108,7 +108,8 @@ class TaskDelivery:
     def headers_for(task: TaskRecord) -> List[Tuple[str, str]]:
         headers = []
         for key, value in task.headers:
-            lower = key.lower()
+            # WSGI maps `-` and `_` to the same environ key: `X_AppEngine_QueueName` is reserved too.
+            lower = key.lower().replace("_", "-")
             if lower in RESERVED_HEADERS:
                 continue
             if lower.startswith("x-appengine-") and lower not in NAMESPACE_HEADERS:

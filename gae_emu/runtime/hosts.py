@@ -5,6 +5,7 @@ Imports: the standard library only.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Callable, Iterable, Optional, Tuple
 
 
@@ -42,8 +43,23 @@ def local_hosts_only(app: Callable, extra_names: Iterable[str] = ()) -> Callable
     return checked
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# A Host header as RFC 7230 allows it for us: a DNS name (optional final dot) or an IPv4 address, or a
+# bracketed IPv6 address; then an optional decimal port. Anything else (`evil.example#.localhost`,
+# `localhost:abc`, user info, spaces) is malformed and never served.
+_HOST_RE = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{{1,5}}))?")
+
+
+def is_well_formed_host(host: str) -> bool:
+    match = _HOST_RE.fullmatch(host)
+    return match is not None and (match.group("port") is None or 0 < int(match.group("port")) < 65536)
+
+
 def is_local_host(host: str, extra_names: Iterable[str] = ()) -> bool:
-    """True for localhost, *.localhost, loopback addresses, and names the user allowed explicitly."""
+    """True for well-formed Host values naming localhost, *.localhost, a loopback address, or a name
+    the user allowed explicitly."""
+    if not is_well_formed_host(host):
+        return False
     name, _ = split_host(host)
     if not name:
         return False

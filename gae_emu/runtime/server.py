@@ -2,7 +2,7 @@
 
 Binding happens in `bind()` so a port in use is reported before anything starts serving.
 
-Imports: the standard library, werkzeug, `gae_emu.runtime.environ`.
+Imports: the standard library, werkzeug, `gae_emu.runtime.environ`/`bodylimit`.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Callable, List, Optional
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from gae_emu.runtime.bodylimit import limit_body
 from gae_emu.runtime.environ import SERVER_SOFTWARE
 
 log = logging.getLogger("gae_emu.server")
@@ -66,9 +67,9 @@ def listen(host: str, port: int, name: str) -> socket.socket:
 
 
 def wsgi_server(sock: socket.socket, app: Callable, handler: Optional[type] = None) -> BaseWSGIServer:
-    """A threaded werkzeug server on an already listening socket."""
+    """A threaded werkzeug server on an already listening socket; bodies over 32 MB are refused."""
     host, port = sock.getsockname()[:2]
-    server = make_server(host, port, app, threaded=True, request_handler=handler or QuietRequestHandler,
+    server = make_server(host, port, limit_body(app), threaded=True, request_handler=handler or QuietRequestHandler,
                          fd=sock.fileno())
     server.keep_alive_socket = sock  # type: ignore[attr-defined]  # the fd must outlive the server
     server.daemon_threads = True

@@ -57,10 +57,16 @@ def _static_dir_rest(handler: Handler, match: re.Match) -> str:
 
 
 def serve_static(request: Request, handler: Handler, app: AppConfig, match: re.Match) -> Response:
+    if "\x00" in match.string:  # no file name holds one; the OS would refuse it with ValueError
+        return Response("Bad Request: a NUL byte in the path", status=400, mimetype="text/plain")
     path = resolve_static_path(handler, app, match)
     if path is None:
         return Response("Not Found", status=404, mimetype="text/plain")
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # a name too long for the file system, and the like: no such file here
+        is_file = False
+    if not is_file:
         if handler.require_matching_file:
             raise NoMatchingFile(str(path))
         return Response("Not Found", status=404, mimetype="text/plain")

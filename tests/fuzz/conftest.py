@@ -7,7 +7,9 @@ problem, a 400 with a JSON body, a BAD_REQUEST application error), never a trace
 from __future__ import annotations
 
 import os
+from typing import Any, Callable, Dict
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 EXAMPLES = int(os.environ.get("GAE_EMU_FUZZ_EXAMPLES", "30"))
@@ -22,3 +24,24 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("gae-emu-fuzz")
+
+_COUNTS: Dict[str, int] = {}
+
+
+@pytest.fixture
+def counted(request: pytest.FixtureRequest) -> Callable[[], None]:
+    """Call once per example; the run's summary lists how many cases each target ran."""
+    _COUNTS.setdefault(request.node.nodeid, 0)
+
+    def count() -> None:
+        _COUNTS[request.node.nodeid] += 1
+
+    return count
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _COUNTS:
+        terminalreporter.section("fuzz cases run")
+        for nodeid, n in sorted(_COUNTS.items()):
+            terminalreporter.write_line(f"{n:8d}  {nodeid}")
+        terminalreporter.write_line(f"{sum(_COUNTS.values()):8d}  in all ({len(_COUNTS)} targets)")

@@ -80,11 +80,12 @@ def requests(draw, key: str):
     return method, path, args, draw(bodies)
 
 
-def test_admin_api_answers_malformed_requests_with_json_errors(console):
+def test_admin_api_answers_malformed_requests_with_json_errors(console, counted):
     client, key, testbed = console
 
     @given(requests(key))
     def check(request):
+        counted()
         method, path, args, body = request
         response = client.open(path, method=method, query_string=args, data=body, headers=API_HEADERS,
                                content_type="application/json")

@@ -41,13 +41,17 @@ def _method_table() -> list:
 
 class _NoServices:
     """Enough of `Services` for building the method table (no calls are made)."""
-    datastore = taskqueue = None
     hostnames: dict = {}
     default_service = "default"
     app_id = "dev~fuzz"
 
+    def __getattr__(self, name: str) -> None:
+        return None  # any service the handlers hold: not called while listing methods
 
-METHODS = _method_table()
+
+# urlfetch.Fetch is left out: fuzzing it would send requests to whatever URLs come up.
+NOT_FUZZED = {("urlfetch", "Fetch")}
+METHODS = [(name, entry) for name, entry in _method_table() if name not in NOT_FUZZED]
 
 
 def _check(app: RpcApp, envelope: bytes) -> None:
@@ -66,7 +70,7 @@ def _envelope(service: str, method: str, payload: bytes, ticket: str = TICKET) -
 
 
 @pytest.mark.parametrize("call", [name for name, _ in METHODS], ids=lambda c: ".".join(c))
-def test_every_method_answers_malformed_requests_with_api_errors(rpc_app, call):
+def test_every_method_answers_malformed_requests_with_api_errors(rpc_app, call, counted):
     from tests.fuzz.protostrategies import mutated, serialized
 
     request_type = dict(METHODS)[call][0]
@@ -74,12 +78,13 @@ def test_every_method_answers_malformed_requests_with_api_errors(rpc_app, call):
 
     @given(payloads)
     def check(payload: bytes) -> None:
+        counted()
         _check(rpc_app, _envelope(call[0], call[1], payload))
 
     check()
 
 
-def test_the_envelope_answers_malformed_bytes_with_rpc_errors(rpc_app):
+def test_the_envelope_answers_malformed_bytes_with_rpc_errors(rpc_app, counted):
     from tests.fuzz.protostrategies import mutated, serialized
 
     envelopes = st.one_of(st.binary(max_size=128), mutated(serialized(pb().remote_api.Request)),
@@ -87,6 +92,7 @@ def test_the_envelope_answers_malformed_bytes_with_rpc_errors(rpc_app):
 
     @given(envelopes)
     def check(envelope: bytes) -> None:
+        counted()
         _check(rpc_app, envelope)
 
     check()

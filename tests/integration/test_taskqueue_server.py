@@ -82,7 +82,9 @@ def test_push_task_request_carries_app_engine_headers(server: EmulatorHandle) ->
     tag = uid("headers")
     task = added(server, url=f"/task/headers/{tag}", params={"a": "1", "b": "x y"},
                  headers={"X-Custom": "yes", "X-AppEngine-QueueName": "forged", "X-AppEngine-TaskName": "forged",
-                          "X-AppEngine-Foo": "dropped", "X-AppEngine-Country": "XX"})
+                          "X-AppEngine-Foo": "dropped", "X-AppEngine-Country": "XX",
+                          # the same environ keys under WSGI: reserved too
+                          "X_AppEngine_QueueName": "evil", "x-appengine_taskname": "evil"})
     [run] = wait_runs(server, tag, 1)
     h = run["headers"]
     assert run["method"] == "POST"
