@@ -134,6 +134,7 @@ def _next_three_runs(job: CronJob) -> List[datetime.datetime]:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port of the default service; further services take the next ports. 0 picks free ports.")
 @click.option("--admin-port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port of the admin console (no login; local only). 0 picks a free port.")
 @click.option("--api-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the API server that appengine-python-standard apps call (python3 runtimes only). 0 picks a free port.")
+@click.option("--datastore-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Datastore API (gRPC and REST) that google-cloud-ndb and google-cloud-datastore apps reach through DATASTORE_EMULATOR_HOST (python3 runtimes, [cloud] extra). 0 picks a free port.")
 @click.option("--no-admin", is_flag=True, help="Do not serve the admin console on its own port.")
 @click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the app's data (created with mode 0700). Default: a per-app folder under the system temp dir.")
 @click.option("--clear-datastore", is_flag=True, help="Start with empty datastore, queues and tombstones.")
@@ -154,7 +155,7 @@ def _next_three_runs(job: CronJob) -> List[datetime.datetime]:
 @click.option("--python", "python", default=None, metavar="PATH", help="Interpreter for python3 services' instances. Default: a .venv or venv in the service's folder, else the one gae-emu runs in.")
 @click.option("--reload/--no-reload", default=True, show_default=True, help="Restart when a file of the app changes: a python3 service's .py files restart its instance only; yaml files and classic services' .py files restart the server.")
 @click.option("--reload-instances", is_flag=True, hidden=True, help="Set by --reload for the server it supervises.")
-def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: int, no_admin: bool, storage_path: Optional[str],
+def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: int, datastore_port: int, no_admin: bool, storage_path: Optional[str],
         clear_datastore: bool, enable_task_running: bool, enable_cron: bool, require_indexes: bool, enforce_queue_rates: bool, max_task_size: int, tombstone_ttl: float,
         task_deadline: float, env_vars: Tuple[str, ...], allowed_hosts: Tuple[str, ...], smtp_host: Optional[str],
         smtp_port: int, smtp_user: Optional[str], smtp_password: Optional[str], log_level: str,
@@ -184,6 +185,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         port=port,
         admin_port=None if no_admin else admin_port,
         api_port=api_port,
+        datastore_port=datastore_port,
         storage_path=Path(storage_path) if storage_path else None,
         clear_datastore=clear_datastore,
         enable_task_running=enable_task_running,

@@ -44,7 +44,7 @@ from gae_emu.runtime.loader import ScriptLoader, ScriptLoadError
 from gae_emu.runtime.reloader import SourceWatcher
 from gae_emu.runtime.requestlog import RequestLog
 from gae_emu.runtime.router import ServiceRouter
-from gae_emu.runtime.server import ServerSet
+from gae_emu.runtime.server import ServerSet, listen
 from gae_emu.runtime.tickets import LiveRequests
 from gae_emu.services.cron.service import CronRunner, CronService
 from gae_emu.services.datastore import DatastoreService
@@ -55,8 +55,9 @@ from gae_emu.services.mail_relay import SmtpRelay
 from gae_emu.services.taskqueue import Dispatcher, TaskQueueService
 from gae_emu.storage import Storage
 
-if TYPE_CHECKING:  # the API server is imported only when a python3 app needs it
+if TYPE_CHECKING:  # the API server and the Cloud APIs are imported only when a python3 app needs them
     from gae_emu.apiserver import ApiServer
+    from gae_emu.cloud.datastore.server import DatastoreServer
 
 log = logging.getLogger("gae_emu")
 
@@ -85,6 +86,7 @@ class EmulatorOptions:
     smtp_password: Optional[str] = None
     python: Optional[str] = None  # interpreter of python3 instances; None: the service's .venv/venv, else ours
     reload_instances: bool = False  # restart a python3 service's instance when a .py file under it changes
+    datastore_port: int = 0  # the Cloud Datastore API for google-cloud-* apps (loopback only); 0 = free port
     # cron, dispatch, index, queue -> the file (named on the command line or beside app.yaml)
     config_files: Dict[str, "ConfigFile"] = field(default_factory=dict)
     enable_cron: bool = True  # run cron.yaml's jobs on their schedule
@@ -126,6 +128,7 @@ class Emulator:
         self.dispatcher: Optional[Dispatcher] = None
         self.tickets = LiveRequests()  # API tickets of the requests being served (issue 7)
         self.api_server: Optional["ApiServer"] = None
+        self.datastore_server: Optional["DatastoreServer"] = None
         self.cron_runner: Optional[CronRunner] = None
         self.instances: Dict[str, Instance] = {}
         self._watcher: Optional[SourceWatcher] = None
@@ -153,6 +156,7 @@ class Emulator:
                               local_hosts_only(self._admin_app, self.options.allowed_hosts))
         self.services = self._build_services(hostnames)
         self.api_server = self._bind_api_server()  # before the env: API_PORT must be known
+        self.datastore_server = self._bind_datastore_server()  # and DATASTORE_EMULATOR_HOST
         self._apply_process_env(hostnames)
         builtin = load_builtin_app_yaml(builtin_app_yaml())
         for app in self.apps:
@@ -177,6 +181,8 @@ class Emulator:
         self.services.settings["emulator"] = self
         if self.api_server is not None:
             self.api_server.start()
+        if self.datastore_server is not None:
+            self.datastore_server.start()
         for instance in self.instances.values():
             instance.start()
         self._preload_classic_scripts()  # before the dispatcher: queued tasks may name their modules
@@ -200,6 +206,8 @@ class Emulator:
             instance.stop()
         if self.api_server is not None:
             self.api_server.stop()
+        if self.datastore_server is not None:
+            self.datastore_server.stop()
         if self.services is not None:
             apiproxy.uninstall(self.services)
             self.services.storage.close()
@@ -278,6 +286,7 @@ class Emulator:
     def _instance(self, app: AppConfig, identity: ServiceIdentity, router: ServiceRouter) -> Instance:
         interpreter = interpreter_for(app.root, self.options.python)
         api = (self.api_server.host, self.api_server.port) if self.api_server is not None else None
+        datastore = self.datastore_server.address if self.datastore_server is not None else None
         warmup = None
         if "warmup" in app.inbound_services:
             def warmup(instance: Instance) -> None:
@@ -290,7 +299,7 @@ class Emulator:
         return Instance(
             app.service, app.root,
             lambda port: build_command(app.entrypoint, interpreter, port, where=f"{app.path}: entrypoint"),
-            instance_process_env(identity, bin_dir(interpreter), self.options.env_vars, api), warmup=warmup,
+            instance_process_env(identity, bin_dir(interpreter), self.options.env_vars, api, datastore), warmup=warmup,
             request_timeout=self.options.task_deadline,
         )
 
@@ -314,6 +323,25 @@ class Emulator:
         server = ApiServer(self.services, self.tickets.get, port=self.options.api_port,
                            versions={app.service: app.version for app in self.apps})
         log.info("API server for appengine-python-standard at %s", server.url)
+        return server
+
+    def _bind_datastore_server(self) -> Optional["DatastoreServer"]:
+        """Bind the Cloud Datastore v1 API (issue 18) when a service is python3 and the `[cloud]`
+        extra is installed: Cloud NDB and google-cloud-datastore reach the same datastore through it."""
+        if not any(app.is_python3 for app in self.apps):
+            return None
+        from gae_emu.cloud.datastore import available
+
+        if not available():
+            log.info("Cloud Datastore API is off: google-cloud-datastore and grpcio are not installed "
+                     "(pip install 'gae-emu[cloud]')")
+            return None
+        from gae_emu.cloud.datastore.server import DatastoreServer
+
+        assert self.services is not None
+        sock = listen("127.0.0.1", self.options.datastore_port, "the Cloud Datastore API")  # loopback only
+        server = DatastoreServer(self.services.datastore, sock, self.options.allowed_hosts)
+        log.info("Cloud Datastore API for google-cloud-ndb/google-cloud-datastore at %s", server.address)
         return server
 
     def _preload_classic_scripts(self) -> None:

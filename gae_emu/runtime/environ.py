@@ -147,16 +147,32 @@ def gae_process_env(service: ServiceIdentity) -> Dict[str, str]:
     }
 
 
+def cloud_datastore_env(project: str, address: str) -> Dict[str, str]:
+    """What points google-cloud-datastore and Cloud NDB at the Datastore API at `address`
+    (host:port), as `gcloud beta emulators datastore env-init` prints it: no credentials needed,
+    and DATASTORE_DATASET is how Cloud NDB finds its project."""
+    return {
+        "DATASTORE_EMULATOR_HOST": address,
+        "DATASTORE_EMULATOR_HOST_PATH": address + "/datastore",
+        "DATASTORE_HOST": "http://" + address,
+        "DATASTORE_PROJECT_ID": project,
+        "DATASTORE_DATASET": project,
+    }
+
+
 def instance_process_env(service: ServiceIdentity, interpreter_bin: str, extra: Dict[str, str],
-                         api: Optional[Tuple[str, int]] = None) -> Dict[str, str]:
+                         api: Optional[Tuple[str, int]] = None, datastore: Optional[str] = None) -> Dict[str, str]:
     """The environment of a python3 instance, complete before its first import: the user's shell
-    environment (PATH, HOME, locale), what App Engine sets (GAE_*, GOOGLE_CLOUD_PROJECT), the service's
-    own `env_variables`, then `--env-var` (`extra`), and where the API server is. `PORT` is set per start."""
+    environment (PATH, HOME, locale), what App Engine sets (GAE_*, GOOGLE_CLOUD_PROJECT), where the
+    Cloud Datastore API is (`datastore`, host:port), the service's own `env_variables`, then
+    `--env-var` (`extra`), and where the API server is. `PORT` is set per start."""
     app = service.app
     env = {k: v for k, v in os.environ.items() if not k.startswith("GAE_")}
     env.pop("APPENGINE_USE_CLOUDTASK_PUSH_QUEUE", None)  # it would send task calls to real Cloud Tasks
     env["PATH"] = interpreter_bin + os.pathsep + env.get("PATH", "")
     env.update(gae_process_env(service))
+    if datastore is not None:
+        env.update(cloud_datastore_env(app.application, datastore))
     env.update(APPLICATION_ID=app.app_id, SERVER_SOFTWARE=SERVER_SOFTWARE,
                DEFAULT_VERSION_HOSTNAME=service.default_hostname, PYTHONUNBUFFERED="1")
     env.update(dict(app.env_variables))

@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("google.cloud.datastore")
 
 from gae_emu.cloud.datastore.server import DatastoreServer  # noqa: E402
+from gae_emu.runtime.server import listen  # noqa: E402
 from gae_emu.services.datastore import DatastoreService  # noqa: E402
 from gae_emu.storage import Storage  # noqa: E402
 
@@ -24,7 +25,7 @@ def service(tmp_path) -> Iterator[DatastoreService]:
 
 @pytest.fixture
 def server(service: DatastoreService) -> Iterator[DatastoreServer]:
-    srv = DatastoreServer(service)
+    srv = DatastoreServer(service, listen("127.0.0.1", 0, "test"))
     srv.start()
     yield srv
     srv.stop(0)
