@@ -173,6 +173,11 @@ def instance_process_env(service: ServiceIdentity, interpreter_bin: str, extra: 
     env.update(gae_process_env(service))
     if datastore is not None:
         env.update(cloud_datastore_env(app.application, datastore))
+        if app.app_engine_apis:
+            # appengine-python-standard's bundled datastore would switch itself to Cloud Datastore
+            # mode (and ask for DATASTORE_APP_ID) on seeing it; the Python Cloud clients read
+            # DATASTORE_DATASET instead, so a service using both APIs loses nothing.
+            del env["DATASTORE_PROJECT_ID"]
     env.update(APPLICATION_ID=app.app_id, SERVER_SOFTWARE=SERVER_SOFTWARE,
                DEFAULT_VERSION_HOSTNAME=service.default_hostname, PYTHONUNBUFFERED="1")
     env.update(dict(app.env_variables))
