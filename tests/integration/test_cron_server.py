@@ -93,7 +93,8 @@ def test_a_job_runs_by_itself_when_its_time_comes(served):
     after = wait_for(lambda: next(j for j in emu.cron_jobs() if j.url == "/tasks/tick" and j.last_status),
                      what="the run to be recorded")
     assert after.last_status == 200 and after.next_run > after.last_run
-    assert any(re.search(r"cron /tasks/tick \(every minute\) -> 200 in \d+ ms", line) for line in emu.output)
+    wait_for(lambda: any(re.search(r"cron /tasks/tick \(every minute\) -> 200 in \d+ ms", line) for line in emu.output),
+             what="the run's console line")
     emu.advance_cron_clock(600)  # ten minutes: one run, not a burst of ten
     wait_for(lambda: len(runs(log, "/tasks/tick")) == 2, timeout=10, what="the second run")
     time.sleep(1.5)
