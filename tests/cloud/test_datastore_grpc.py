@@ -162,3 +162,22 @@ def test_namespaces_are_separate(client):
     other.put(datastore.Entity(other.key("N", 1)))
     assert len(list(client.query(kind="N").fetch())) == 1
     assert other.get(other.key("N", 1)).key.namespace == "ns1"
+
+
+def test_or_filters_and_inequalities_on_several_properties(client):
+    from google.cloud import datastore
+    from google.cloud.datastore.query import And, Or, PropertyFilter
+
+    for i in range(8):
+        e = datastore.Entity(client.key("F", i + 1))
+        e.update({"a": i, "b": i % 4, "c": "x" if i < 4 else "y"})
+        client.put(e)
+    q = client.query(kind="F", filters=[Or([PropertyFilter("a", "=", 1), PropertyFilter("b", "=", 3)])])
+    assert sorted(e["a"] for e in q.fetch()) == [1, 3, 7]
+    q = client.query(kind="F", filters=[And([PropertyFilter("c", "=", "y"),
+                                            Or([PropertyFilter("a", "<", 5), PropertyFilter("a", ">", 6)])])])
+    assert sorted(e["a"] for e in q.fetch()) == [4, 7]
+    q = client.query(kind="F", filters=[PropertyFilter("a", ">", 1), PropertyFilter("b", "<", 2)])
+    assert [(e["a"], e["b"]) for e in q.fetch()] == [(4, 0), (5, 1)]  # ordered by a, then b, then key
+    q = client.query(kind="F", filters=[PropertyFilter("a", ">=", 2)], order=["-b"])
+    assert [e["a"] for e in q.fetch()][:2] == [3, 7]  # an order that is not the inequality's

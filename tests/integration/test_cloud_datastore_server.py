@@ -35,6 +35,7 @@ def test_cloud_ndb_models_queries_and_ids(emu):
     assert cloud.get("/query/all").json() == [3, 2, 1]
     assert cloud.get("/query/in").json() == [["ann", 1], ["cy", 3]]
     assert cloud.get("/query/ne").json() == [["ann", 1], ["cy", 3]]
+    assert cloud.get("/query/or").json() == [["ann", 1], ["bob", 2]]
     allocated = cloud.get("/allocate").json()
     assert len(set(allocated["ids"] + [allocated["fresh"]])) == 4
 

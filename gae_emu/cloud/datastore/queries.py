@@ -1,9 +1,11 @@
 """Cloud Datastore v1 queries as the service's `Query`, and the service's results as a
 `QueryResultBatch`.
 
-Filters map to the service's operators; an `AND` composite filter is flattened, `HAS_ANCESTOR` is
-the query's ancestor and `NOT_IN` is one `!=` per value (an index row passes when it equals none of
-them, production's index scan). `__key__` projected alone is a keys-only query; `distinct_on` is
+Filters map to the service's operators: the filter tree becomes its disjunctive normal form (one
+conjunction is the query's filters; several, from OR filters, its `any_of`), `HAS_ANCESTOR` is the
+query's ancestor and `NOT_IN` is one `!=` per value (an index row passes when it equals none of
+them, production's index scan). The query runs under the service's `cloud_rules` (inequalities on
+several properties; Firestore's implicit order). `__key__` projected alone is a keys-only query; `distinct_on` is
 the service's `group_by`. Cursors are the service's own cursor strings as bytes.
 
 A batch holds at most MAX_BATCH results; the clients ask for the rest with `end_cursor`
@@ -16,11 +18,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, List, Optional, Tuple
 
-from gae_emu.cloud.datastore.errors import CloudError, invalid
+from gae_emu.cloud.datastore.errors import invalid
 from gae_emu.cloud.datastore.values import app_for, entity_to_pb, query_data_from_pb
 from gae_emu.services.datastore import KEY_PROPERTY, Filter, Order, Query, QueryResult
 
 MAX_BATCH = 1000
+MAX_DISJUNCTIONS = 30  # production's limit on a filter's disjunctive normal form
 OPERATORS = {1: "<", 2: "<=", 3: ">", 4: ">=", 5: "=", 6: "in", 9: "!="}
 HAS_ANCESTOR, NOT_IN = 11, 13
 AND, OR = 1, 2
@@ -45,17 +48,30 @@ def _cursor(raw: bytes, where: str) -> Optional[str]:
         raise invalid(f"{where}: not a cursor this datastore returned") from None
 
 
-def _filters(message: Any, scope: Scope, where: str, out: List[Filter], ancestor: List[Any]) -> None:
+Conjunction = List[Filter]
+
+
+def _dnf(message: Any, scope: Scope, where: str, ancestor: List[Any], top: bool) -> List[Conjunction]:
+    """The filter tree in disjunctive normal form: a list of conjunctions (one, without ORs)."""
     which = message.WhichOneof("filter_type")
     if which == "composite_filter":
         composite = message.composite_filter
-        if composite.op == OR:
-            raise CloudError("UNIMPLEMENTED", f"{where}.composite_filter: OR filters are not supported by gae-emu yet")
-        if composite.op != AND:
+        if composite.op not in (AND, OR):
             raise invalid(f"{where}.composite_filter.op: unknown operator {composite.op}")
-        for i, sub in enumerate(composite.filters):
-            _filters(sub, scope, f"{where}.composite_filter.filters[{i}]", out, ancestor)
-        return
+        if not composite.filters:
+            raise invalid(f"{where}.composite_filter.filters: a composite filter needs at least one filter")
+        parts = [_dnf(sub, scope, f"{where}.composite_filter.filters[{i}]", ancestor, top and composite.op == AND)
+                 for i, sub in enumerate(composite.filters)]
+        if composite.op == OR:
+            out = [c for part in parts for c in part]
+        else:
+            out = [[]]
+            for part in parts:
+                out = [a + b for a in out for b in part]
+        if len(out) > MAX_DISJUNCTIONS:
+            raise invalid(f"{where}: the filter has {len(out)} disjunctions in normal form; at most "
+                          f"{MAX_DISJUNCTIONS} are allowed")
+        return out
     if which != "property_filter":
         raise invalid(f"{where}: a filter needs a composite_filter or a property_filter")
     f = message.property_filter
@@ -68,23 +84,22 @@ def _filters(message: Any, scope: Scope, where: str, out: List[Filter], ancestor
             raise invalid(f"{here}: HAS_ANCESTOR needs the property __key__; received {name!r}")
         if not hasattr(value, "has_id_or_name"):
             raise invalid(f"{here}.value: HAS_ANCESTOR needs a key value")
-        if ancestor:
-            raise invalid(f"{here}: a query can have only one HAS_ANCESTOR filter")
+        if ancestor or not top:
+            raise invalid(f"{here}: a query can have one HAS_ANCESTOR filter, outside any OR filter")
         ancestor.append(value)
-        return
+        return [[]]
     if f.op in (6, NOT_IN) and not isinstance(value, tuple):
         raise invalid(f"{here}.value: IN and NOT_IN need an array value")
     if f.op == NOT_IN:
         if not value:
             raise invalid(f"{here}.value: NOT_IN needs at least one value")
-        out.extend(Filter(name, "!=", v) for v in value)
-        return
+        return [[Filter(name, "!=", v) for v in value]]
     op = OPERATORS.get(f.op)
     if op is None:
         raise invalid(f"{here}.op: unknown operator {f.op}")
     if op != "in" and isinstance(value, tuple):
         raise invalid(f"{here}.value: an array value needs the IN or NOT_IN operator")
-    out.append(Filter(name, op, value))
+    return [[Filter(name, op, value)]]
 
 
 def query_from_pb(message: Any, scope: Scope, where: str = "query") -> Tuple[Query, int]:
@@ -94,10 +109,9 @@ def query_from_pb(message: Any, scope: Scope, where: str = "query") -> Tuple[Que
     kind = message.kind[0].name if message.kind else None
     if message.kind and not kind:
         raise invalid(f"{where}.kind[0].name: the kind must not be empty")
-    filters: List[Filter] = []
     ancestor: List[Any] = []
-    if message.HasField("filter"):
-        _filters(message.filter, scope, where + ".filter", filters, ancestor)
+    dnf = _dnf(message.filter, scope, where + ".filter", ancestor, True) if message.HasField("filter") else [[]]
+    filters, any_of = (dnf[0], ()) if len(dnf) == 1 else ([], tuple(tuple(c) for c in dnf))
     projection = [p.property.name for p in message.projection]
     keys_only = projection == [KEY_PROPERTY]
     if KEY_PROPERTY in projection and not keys_only:
@@ -121,6 +135,8 @@ def query_from_pb(message: Any, scope: Scope, where: str = "query") -> Tuple[Que
         end_cursor=_cursor(message.end_cursor, where + ".end_cursor"),
         projection=() if keys_only else tuple(projection),
         group_by=tuple(p.name for p in message.distinct_on),
+        any_of=any_of,
+        cloud_rules=True,
     )
     result_type = KEY_ONLY if keys_only else PROJECTION if projection else FULL
     return query, result_type

@@ -73,6 +73,11 @@ class Query:
     end_cursor: Optional[str] = None
     projection: Sequence[str] = ()  # property names; results hold only their index values
     group_by: Sequence[str] = ()  # one result per distinct combination of these (ndb's distinct)
+    # Cloud Datastore (Firestore in Datastore mode) only: a result must also pass one of these
+    # conjunctions (OR filters, in disjunctive normal form); and `cloud_rules` lifts the legacy
+    # limits: inequalities on several properties, and orders that need not start with one.
+    any_of: Sequence[Sequence[Filter]] = ()
+    cloud_rules: bool = False
 
 
 @dataclass
@@ -152,14 +157,20 @@ def normalize_orders(filters: List[Filter], orders: Iterable[Order]) -> List[Ord
     return out
 
 
-def effective_orders(filters: List[Filter], orders: List[Order], exists: Sequence[str] = ()) -> List[Order]:
+def effective_orders(filters: List[Filter], orders: List[Order], exists: Sequence[str] = (),
+                     cloud_rules: bool = False) -> List[Order]:
     """The order results come back in (datastore_stub_util._GuessOrders, production's index scan).
 
     Without an explicit order, an inequality filter's property sorts first (the index App Engine
     scans is ordered by it); then any projected property not already ordered, by name; then the key.
+    Under Cloud Datastore's rules every inequality property not already ordered follows the explicit
+    orders, by name (Firestore's implicit order).
     """
     out = list(orders)
-    if not out:
+    if cloud_rules:
+        ordered = {o.name for o in out}
+        out.extend(Order(name) for name in sorted({f.name for f in filters if f.op in INEQUALITY_OPERATORS} - ordered))
+    elif not out:
         inequality = next((f for f in filters if f.op in INEQUALITY_OPERATORS), None)
         if inequality is not None:
             out.append(Order(inequality.name))
@@ -178,6 +189,9 @@ def validate(query: Query, filters: List[Filter], orders: List[Order], in_transa
         raise BadRequestError("query namespace is %s but ancestor namespace is %s"
                               % (query.namespace, query.ancestor.namespace()))
     _validate_projection(query, filters, orders)
+    if query.cloud_rules:
+        _validate_kind(query, filters, orders)
+        return
     inequality = None
     for f in filters:
         if f.op in INEQUALITY_OPERATORS:
@@ -194,6 +208,10 @@ def validate(query: Query, filters: List[Filter], orders: List[Order], in_transa
             "The first sort property must be the same as the property to which the inequality "
             "filter is applied.  In your query the first sort property is %s but the inequality "
             "filter is on %s" % (orders[0].name, inequality))
+    _validate_kind(query, filters, orders)
+
+
+def _validate_kind(query: Query, filters: List[Filter], orders: List[Order]) -> None:
     if query.kind is None:
         if any(f.name != KEY_PROPERTY for f in filters):
             raise BadRequestError("kind is required for non-__key__ filters")
@@ -301,16 +319,18 @@ def _first_of_each_group(rows: List[Tuple[Any, ...]], names: Sequence[str]) -> L
 def run(query: Query, candidates: Iterable[Entity], in_transaction: bool = False) -> QueryResult:
     """Evaluate `query` over `candidates` (already narrowed to its kind or entity group)."""
     filters = normalize_filters(query.filters)
+    branches = [normalize_filters(branch) for branch in query.any_of]
+    every = filters + [f for branch in branches for f in branch]
     explicit = normalize_orders(filters, query.orders)
-    validate(query, filters, explicit, in_transaction)
-    orders = effective_orders(filters, explicit, query.projection)
+    validate(query, every, explicit, in_transaction)
+    orders = effective_orders(every, explicit, query.projection, query.cloud_rules)
     split = [o.name for o in orders if o.name != KEY_PROPERTY] if query.projection else []
     rows: List[Tuple[Tuple[Any, ...], List[Any], Entity, IndexRow]] = []
     for entity in candidates:
         if not _in_scope(query, entity):
             continue
         for row in _split(_index_row(entity), split):
-            if not _matches(row, filters):
+            if not _matches(row, filters) or (branches and not any(_matches(row, b) for b in branches)):
                 continue
             position = [_sort_component(row, o, filters) for o in orders]
             if any(p is _MISSING for p in position):
