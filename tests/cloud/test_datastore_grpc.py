@@ -181,3 +181,33 @@ def test_or_filters_and_inequalities_on_several_properties(client):
     assert [(e["a"], e["b"]) for e in q.fetch()] == [(4, 0), (5, 1)]  # ordered by a, then b, then key
     q = client.query(kind="F", filters=[PropertyFilter("a", ">=", 2)], order=["-b"])
     assert [e["a"] for e in q.fetch()][:2] == [3, 7]  # an order that is not the inequality's
+
+
+def test_aggregations_count_sum_avg(client):
+    from google.cloud import datastore
+    from google.cloud.datastore.query import PropertyFilter
+
+    for i, score in enumerate([1, 2, 3.5, "not a number", 4]):
+        e = datastore.Entity(client.key("Score", i + 1))
+        e.update({"score": score, "team": "a" if i < 3 else "b"})
+        client.put(e)
+    query = client.query(kind="Score")
+    agg = client.aggregation_query(query)
+    agg.count(alias="n").sum("score", alias="total").avg("score", alias="mean")
+    (results,) = list(agg.fetch())
+    got = {r.alias: r.value for r in results}
+    assert got == {"n": 5, "total": 10.5, "mean": 10.5 / 4}
+    capped = client.aggregation_query(client.query(kind="Score")).count(alias="n")
+    assert [r.value for r in list(capped.fetch(limit=2))[0]] == [2]  # count up_to
+    team_b = client.query(kind="Score", filters=[PropertyFilter("team", "=", "b")])
+    ints = client.aggregation_query(team_b).sum("score", alias="s")
+    assert [r.value for r in list(ints.fetch())[0]] == [4]
+    # avg over no number is null (the client library shows null as 0.0, so read the response itself)
+    from google.cloud.datastore_v1.types import query as q
+
+    request = {"project_id": PROJECT, "aggregation_query": q.AggregationQuery(
+        nested_query=q.Query(kind=[q.KindExpression(name="Score")]),
+        aggregations=[q.AggregationQuery.Aggregation(avg={"property": {"name": "nothing"}}, alias="none")])}
+    response = client._datastore_api.run_aggregation_query(request=request)
+    value = response.batch.aggregation_results[0].aggregate_properties["none"]
+    assert "null_value" in value and "double_value" not in value

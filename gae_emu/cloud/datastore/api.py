@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, List, Optional, Tuple
 
-from gae_emu.cloud.datastore import mutations, queries
+from gae_emu.cloud.datastore import aggregations, mutations, queries
 from gae_emu.cloud.datastore.errors import from_service, invalid
 from gae_emu.cloud.datastore.protos import pb
 from gae_emu.cloud.datastore.transactions import Transactions
@@ -54,6 +54,7 @@ class DatastoreV1:
         return {
             "Lookup": (m.LookupRequest, self.lookup),
             "RunQuery": (m.RunQueryRequest, self.run_query),
+            "RunAggregationQuery": (m.RunAggregationQueryRequest, self.run_aggregation_query),
             "BeginTransaction": (m.BeginTransactionRequest, self.begin_transaction),
             "Commit": (m.CommitRequest, self.commit),
             "Rollback": (m.RollbackRequest, self.rollback),
@@ -113,6 +114,20 @@ class DatastoreV1:
         result = self.service.run_query(batch, txn)
         versions = self.service.group_versions(result.keys) if result_type != queries.PROJECTION else [0] * len(result.entities)
         queries.fill_batch(batch, result, result_type, versions, response.batch)
+        return response
+
+    @_service_errors
+    def run_aggregation_query(self, request: Any) -> Any:
+        project, database = _project(request)
+        response = pb().RunAggregationQueryResponse()
+        scope = queries.Scope(project, database, request.partition_id.namespace_id)
+        which = request.WhichOneof("query_type")
+        if which != "aggregation_query":
+            raise invalid("gql_query: GQL is not supported by gae-emu yet" if which else
+                          "aggregation_query: an aggregation query must be set")
+        response.query.CopyFrom(request.aggregation_query)
+        txn = self._read_txn(request, app_for(project, database), response)
+        aggregations.run(self.service, request.aggregation_query, scope, txn, response.batch)
         return response
 
     # -- transactions -------------------------------------------------------------------------------
