@@ -211,3 +211,63 @@ def test_aggregations_count_sum_avg(client):
     response = client._datastore_api.run_aggregation_query(request=request)
     value = response.batch.aggregation_results[0].aggregate_properties["none"]
     assert "null_value" in value and "double_value" not in value
+
+
+def _gql(client, text, named=None, positional=(), allow_literals=True, aggregation=False):
+    from google.cloud.datastore import helpers
+    from google.cloud.datastore_v1.types import query as q
+
+    def param(value):
+        if isinstance(value, bytes):
+            return q.GqlQueryParameter(cursor=value)
+        pb = q.GqlQueryParameter()
+        helpers._set_protobuf_value(pb.value._pb, value)
+        return pb
+
+    gql = q.GqlQuery(query_string=text, allow_literals=allow_literals,
+                     named_bindings={k: param(v) for k, v in (named or {}).items()},
+                     positional_bindings=[param(v) for v in positional])
+    request = {"project_id": PROJECT, "gql_query": gql}
+    api = client._datastore_api
+    return api.run_aggregation_query(request=request) if aggregation else api.run_query(request=request)
+
+
+def test_gql_with_literals_named_and_positional_bindings(client):
+    from google.cloud import datastore
+
+    parent = client.key("Shelf", "s")
+    for i in range(6):
+        e = datastore.Entity(client.key("Book", i + 1, parent=parent if i < 3 else None))
+        e.update({"title": f"t{i}", "pages": i * 10, "genre": "sf" if i % 2 else "crime"})
+        client.put(e)
+
+    def pages(response):
+        return [r.entity.properties["pages"].integer_value for r in response.batch.entity_results]
+
+    assert pages(_gql(client, "SELECT * FROM Book WHERE pages >= 20 ORDER BY pages DESC LIMIT 2")) == [50, 40]
+    assert pages(_gql(client, "select * from `Book` where genre = @g and pages < @max order by pages",
+                      named={"g": "sf", "max": 50})) == [10, 30]
+    assert pages(_gql(client, "SELECT * FROM Book WHERE genre = @1 OR pages = @2 ORDER BY pages",
+                      positional=["crime", 50], allow_literals=False)) == [0, 20, 40, 50]
+    assert pages(_gql(client, "SELECT * FROM Book WHERE pages IN ARRAY(10, 30) AND pages NOT IN (30)")) == [10]
+    assert pages(_gql(client, "SELECT * FROM Book WHERE __key__ HAS ANCESTOR KEY(Shelf, 's') ORDER BY pages")) == [0, 10, 20]
+    keys = _gql(client, "SELECT __key__ FROM Book WHERE pages > 30")
+    assert keys.batch.entity_result_type == 3 and len(keys.batch.entity_results) == 2
+    distinct = _gql(client, "SELECT DISTINCT genre FROM Book")
+    assert [r.entity.properties["genre"].string_value for r in distinct.batch.entity_results] == ["crime", "sf"]
+    first = _gql(client, "SELECT * FROM Book ORDER BY pages LIMIT 2")
+    after = _gql(client, "SELECT * FROM Book ORDER BY pages LIMIT 2 OFFSET @c", named={"c": first.batch.end_cursor})
+    assert pages(after) == [20, 30]
+    with pytest.raises(google_exceptions.InvalidArgument, match="allow_literals"):
+        _gql(client, "SELECT * FROM Book WHERE pages = 10", allow_literals=False)
+    with pytest.raises(google_exceptions.InvalidArgument, match="expected a comparison at the end"):
+        _gql(client, "SELECT * FROM Book WHERE WHERE")
+    with pytest.raises(google_exceptions.InvalidArgument, match="no binding named 'nope'"):
+        _gql(client, "SELECT * FROM Book WHERE pages = @nope")
+    counted = _gql(client, "AGGREGATE COUNT(*) AS n, SUM(pages) AS total, AVG(pages) OVER (SELECT * FROM Book WHERE genre = 'sf')",
+                   aggregation=True)
+    props = counted.batch.aggregation_results[0].aggregate_properties
+    assert props["n"].integer_value == 3 and props["total"].integer_value == 90
+    assert props["property_3"].double_value == 30.0
+    short = _gql(client, "SELECT COUNT(*) AS c FROM Book WHERE pages > 0", aggregation=True)
+    assert short.batch.aggregation_results[0].aggregate_properties["c"].integer_value == 5

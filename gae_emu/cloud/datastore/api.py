@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, List, Optional, Tuple
 
-from gae_emu.cloud.datastore import aggregations, mutations, queries
+from gae_emu.cloud.datastore import aggregations, gql, mutations, queries
 from gae_emu.cloud.datastore.errors import from_service, invalid
 from gae_emu.cloud.datastore.protos import pb
 from gae_emu.cloud.datastore.transactions import Transactions
@@ -105,10 +105,15 @@ class DatastoreV1:
         response = pb().RunQueryResponse()
         scope = queries.Scope(project, database, request.partition_id.namespace_id)
         which = request.WhichOneof("query_type")
-        if which != "query":
-            raise invalid("gql_query: GQL is not supported by gae-emu yet" if which else "query: a query must be set")
-        query, result_type = queries.query_from_pb(request.query, scope)
-        response.query.CopyFrom(request.query)
+        if which == "gql_query":
+            if gql.is_aggregation(request.gql_query):
+                raise invalid("gql_query: an aggregation (AGGREGATE or SELECT COUNT) needs RunAggregationQuery")
+            response.query.CopyFrom(gql.to_query(request.gql_query, project, database, scope.namespace))
+        elif which == "query":
+            response.query.CopyFrom(request.query)
+        else:
+            raise invalid("query: a query or gql_query must be set")
+        query, result_type = queries.query_from_pb(response.query, scope)
         txn = self._read_txn(request, app_for(project, database), response)
         batch = queries.batch_query(query)
         result = self.service.run_query(batch, txn)
@@ -122,12 +127,14 @@ class DatastoreV1:
         response = pb().RunAggregationQueryResponse()
         scope = queries.Scope(project, database, request.partition_id.namespace_id)
         which = request.WhichOneof("query_type")
-        if which != "aggregation_query":
-            raise invalid("gql_query: GQL is not supported by gae-emu yet" if which else
-                          "aggregation_query: an aggregation query must be set")
-        response.query.CopyFrom(request.aggregation_query)
+        if which == "gql_query":
+            response.query.CopyFrom(gql.to_aggregation(request.gql_query, project, database, scope.namespace))
+        elif which == "aggregation_query":
+            response.query.CopyFrom(request.aggregation_query)
+        else:
+            raise invalid("aggregation_query: an aggregation_query or gql_query must be set")
         txn = self._read_txn(request, app_for(project, database), response)
-        aggregations.run(self.service, request.aggregation_query, scope, txn, response.batch)
+        aggregations.run(self.service, response.query, scope, txn, response.batch)
         return response
 
     # -- transactions -------------------------------------------------------------------------------
