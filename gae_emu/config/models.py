@@ -143,6 +143,12 @@ class QueueDef:
     max_concurrent_requests: Optional[int] = None
     target: Optional[str] = None  # "service" or "version.service"
     retry_parameters: Optional[RetryParameters] = None
+    # Run state, kept by the task queue service (never written in queue.yaml): a paused queue
+    # accepts tasks but dispatches none; `api` marks a queue created through Cloud Tasks, whose
+    # rate limits are always enforced; `purge_time` is when it was last purged (Cloud Tasks shows it).
+    paused: bool = False
+    api: bool = False
+    purge_time: Optional[float] = None
 
 
 DEFAULT_QUEUE = QueueDef(name="default", rate="5/s", rate_per_second=5.0, bucket_size=5)

@@ -122,6 +122,18 @@ class BadTransactionStateError(InvalidRequestError):
     client library; the service raises it too so every caller gets the same answer)."""
 
 
+class QueueAlreadyExistsError(InvalidRequestError):
+    """CreateQueue (Cloud Tasks) of a name that is taken."""
+
+
+class QueueRecentlyDeletedError(InvalidRequestError):
+    """CreateQueue (Cloud Tasks) of a name deleted too recently (production holds names)."""
+
+
+class QueueNotEditableError(InvalidRequestError):
+    """UpdateQueue/DeleteQueue (Cloud Tasks) of a queue that queue.yaml defines."""
+
+
 def first_error(results: Sequence[Tuple[Optional[str], Optional[TaskQueueError]]]) -> Optional[TaskQueueError]:
     """The error a bulk add reports: the first one, unless it is AlreadyExists/Tombstoned and a
     later error is of another kind (B5, `Queue.__AddTasks`)."""

@@ -26,6 +26,7 @@ MAX_LEASE_SECONDS = 3600 * 24 * 7
 MAX_ETA_SECONDS = 3600 * 24 * 30  # an eta further ahead than this is refused
 DEFAULT_QUEUE_PATH = "/_ah/queue"
 TOMBSTONE_TTL_SECONDS = 9 * 86400  # production keeps queue.yaml tombstones about 9 days
+API_QUEUE_TOMBSTONE_TTL_SECONDS = 3600  # and those of queues created through Cloud Tasks about an hour
 
 TASK_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,%d}$" % MAX_TASK_NAME_LENGTH
 TASK_NAME_RE = re.compile(TASK_NAME_PATTERN)

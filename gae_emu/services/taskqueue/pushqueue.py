@@ -37,16 +37,24 @@ class PushQueueOps:
     _claims: Iterator[int]
     _executed: Dict[str, Deque[float]]
     _failures: Dict[str, int]
-    rate_limits: Optional[TokenBuckets]  # set with --enforce-queue-rates
+    rate_limits: TokenBuckets
+    enforce_rates: bool  # --enforce-queue-rates: queue.yaml rates too (API queues' always apply)
 
     def _push_queues(self) -> Dict[str, QueueDef]:
         return {q.name: q for q in self.queue_config().queues if q.mode != "pull"}
+
+    def _dispatchable(self) -> Dict[str, QueueDef]:
+        """Push queues that are not paused."""
+        return {q.name: q for q in self.queue_config().queues if q.mode != "pull" and not q.paused}
+
+    def _rated(self, queue: QueueDef) -> bool:
+        return self.enforce_rates or queue.api
 
     def claim_due(self, now: float, limit: int = DEFAULT_CLAIM_BATCH, *, ignore_concurrency: bool = False) -> List[TaskRecord]:
         """Mark in flight and return up to `limit` push tasks with eta <= now, earliest first,
         keeping each queue within its max_concurrent_requests (default
         DEFAULT_MAX_CONCURRENT_REQUESTS) unless `ignore_concurrency` (a caller running serially)."""
-        queues = self._push_queues()
+        queues = self._dispatchable()
         if not queues:
             return []
         with self.storage.transaction() as conn:
@@ -56,23 +64,22 @@ class PushQueueOps:
                 running = store.in_flight_counts(conn, list(queues))
                 slots = [(name, (q.max_concurrent_requests or DEFAULT_MAX_CONCURRENT_REQUESTS) - running.get(name, 0))
                          for name, q in queues.items()]
-            if self.rate_limits is not None:
-                slots = [(name, self._rate_room(queues[name], room, now)) for name, room in slots]
+            slots = [(name, self._rate_room(queues[name], room, now)) for name, room in slots]
             claimed = store.claim(conn, slots, now, next(self._claims), limit)
-        if self.rate_limits is not None:
-            for name in {r.queue for r in claimed}:
+        for name in {r.queue for r in claimed}:
+            if self._rated(queues[name]):
                 self.rate_limits.take(queues[name], sum(1 for r in claimed if r.queue == name), now)
         return claimed
 
     def _rate_room(self, queue: QueueDef, room: int, now: float) -> int:
-        tokens = self.rate_limits.available(queue, now)  # type: ignore[union-attr]
+        if not self._rated(queue):
+            return room
+        tokens = self.rate_limits.available(queue, now)
         return room if tokens is None else min(room, tokens)
 
     def next_rate_token(self, now: float) -> Optional[float]:
-        """With rates enforced: the earliest time a rate-limited queue may dispatch again."""
-        if self.rate_limits is None:
-            return None
-        times = [self.rate_limits.next_token_at(q, now) for q in self._push_queues().values()]
+        """The earliest time a rate-limited queue may dispatch again (None: none is limited)."""
+        times = [self.rate_limits.next_token_at(q, now) for q in self._dispatchable().values() if self._rated(q)]
         later = [t for t in times if t is not None and t > now]
         return min(later) if later else None
 
@@ -170,4 +177,4 @@ class PushQueueOps:
     def next_eta(self) -> Optional[float]:
         """Earliest eta of a push task not in flight, or None when no push task waits."""
         with self.storage.read() as conn:
-            return store.earliest_eta(conn, list(self._push_queues()))
+            return store.earliest_eta(conn, list(self._dispatchable()))

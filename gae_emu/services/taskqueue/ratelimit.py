@@ -47,6 +47,11 @@ class TokenBuckets:
         with self._lock:
             self._buckets[queue.name] = (self._tokens(queue, now) - count, now)
 
+    def forget(self, name: str) -> None:
+        """Start a queue's bucket afresh (full), e.g. after its limits changed."""
+        with self._lock:
+            self._buckets.pop(name, None)
+
     def next_token_at(self, queue: QueueDef, now: float) -> Optional[float]:
         """When the queue will next have a whole token (None: not limited, or paused by rate 0)."""
         limits = self._limits(queue)

@@ -20,7 +20,7 @@ from typing import Any, Callable, ContextManager, Dict, Iterable, List, Optional
 
 import sqlite3
 
-from gae_emu.config.models import QueueConfig
+from gae_emu.config.models import QueueConfig, QueueDef
 from gae_emu.storage import Storage
 
 from . import errors, store, validate
@@ -29,6 +29,7 @@ from .models import (
     MAX_PUSH_TASK_SIZE_BYTES,
     MAX_TASKS_PER_TRANSACTION,
     MAX_TRANSACTIONAL_REQUEST_SIZE_BYTES,
+    API_QUEUE_TOMBSTONE_TTL_SECONDS,
     TOMBSTONE_TTL_SECONDS,
     NewTask,
     QueueStats,
@@ -36,6 +37,7 @@ from .models import (
 )
 from .pullqueue import PullQueueOps
 from .pushqueue import PushQueueOps
+from .queues import QueueRegistry
 
 AddResult = Tuple[Optional[str], Optional[errors.TaskQueueError]]
 
@@ -55,12 +57,15 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         enforce_rates: bool = False,
     ) -> None:
         self.storage = storage
-        self.queue_config = queue_config
+        # queue.yaml's queues (`queue_config`) plus those created through Cloud Tasks, with run state
+        self.queues = QueueRegistry(storage, queue_config, clock)
+        self.queue_config = self.queues.current
         self.known_targets = known_targets
         self.clock = clock
         self.max_task_size = max_task_size
         self.tombstone_ttl = tombstone_ttl
-        self.rate_limits = TokenBuckets() if enforce_rates else None
+        self.enforce_rates = enforce_rates  # for queue.yaml queues; API queues always enforce theirs
+        self.rate_limits = TokenBuckets()
         self._lock = threading.Lock()
         self._listeners: Tuple[Callable[[], None], ...] = ()  # replaced, never changed in place
         self._claims = itertools.count(1)
@@ -78,8 +83,15 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         """A caller's open transaction, else a new one."""
         return nullcontext(conn) if conn is not None else self.storage.transaction()
 
-    def _tombstone_cutoff(self, now: float) -> float:
-        return now - self.tombstone_ttl
+    def _tombstone_cutoff(self, now: float, queue: Optional[str] = None) -> float:
+        """Names of tasks that ran before this cannot be reused. Production holds them about
+        9 days in queue.yaml queues and about an hour in queues created through Cloud Tasks."""
+        ttl = self.tombstone_ttl
+        if queue is not None:
+            definition = self.queue_config().get(queue)
+            if definition is not None and definition.api:
+                ttl = min(ttl, API_QUEUE_TOMBSTONE_TTL_SECONDS)
+        return now - ttl
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call `listener()` whenever tasks may have become due (adds, "run now")."""
@@ -122,7 +134,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
             return [(r.name, None) for r in records]
         with self._write(conn) as c:
             taken = store.existing_names(c, queue, names)
-            dead = store.tombstoned_names(c, queue, names, self._tombstone_cutoff(now))
+            dead = store.tombstoned_names(c, queue, names, self._tombstone_cutoff(now, queue))
             results: List[AddResult] = []
             for record in records:
                 if record.name in taken:
@@ -201,7 +213,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
             rows = store.select_tasks(conn, f"queue = ? AND name IN ({','.join('?' * len(names))})",
                                       (queue, *names)) if names else []
             found = {r.name: r for r in rows}
-            dead = store.tombstoned_names(conn, queue, names, self._tombstone_cutoff(now))
+            dead = store.tombstoned_names(conn, queue, names, self._tombstone_cutoff(now, queue))
             store.delete_and_tombstone(conn, [store.key(r) for r in rows], now)
         results: List[Optional[errors.TaskQueueError]] = []
         for name in names:
@@ -220,7 +232,40 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO tq_tombstones (queue, name, created) "
                          "SELECT queue, name, ? FROM tq_tasks WHERE queue = ?", (now, queue))
-            return conn.execute("DELETE FROM tq_tasks WHERE queue = ?", (queue,)).rowcount
+            removed = conn.execute("DELETE FROM tq_tasks WHERE queue = ?", (queue,)).rowcount
+            self.queues.set_state(queue, purge_time=now)
+        return removed
+
+    # -- queues (Cloud Tasks' queue methods) --------------------------------------------------------
+
+    def create_queue(self, queue: QueueDef) -> QueueDef:
+        validate.queue_name(queue.name)
+        return self.queues.create(queue)
+
+    def update_queue(self, queue: QueueDef) -> QueueDef:
+        """Replace an API queue's definition (creating it if needed); a rate change applies at once."""
+        validate.queue_name(queue.name)
+        updated = self.queues.update(queue)
+        self.rate_limits.forget(queue.name)
+        self.notify()
+        return updated
+
+    def delete_queue(self, name: str) -> None:
+        """Delete an API queue and its tasks (and its tasks' tombstones: the name may come back)."""
+        self.queues.delete(name)
+        self.rate_limits.forget(name)
+        with self._write() as conn:
+            conn.execute("DELETE FROM tq_tasks WHERE queue = ?", (name,))
+            conn.execute("DELETE FROM tq_tombstones WHERE queue = ?", (name,))
+
+    def pause_queue(self, name: str) -> QueueDef:
+        """A paused queue accepts tasks but dispatches none; running attempts finish."""
+        return self.queues.set_state(name, paused=True)
+
+    def resume_queue(self, name: str) -> QueueDef:
+        resumed = self.queues.set_state(name, paused=False)
+        self.notify()
+        return resumed
 
     def clear_tombstones(self, queue: Optional[str] = None, names: Optional[Sequence[str]] = None) -> None:
         """Forget tombstones: all, a queue's, or some names of a queue (the admin console's

@@ -65,9 +65,13 @@ def check_batch(tasks: Sequence[NewTask]) -> None:
             seen.add(task.name)
 
 
-def queue_for(config: QueueConfig, name: str) -> QueueDef:
+def queue_name(name: str) -> None:
     if not QUEUE_NAME_RE.match(name or ""):
         raise errors.InvalidQueueNameError(f'Queue name does not match pattern "{QUEUE_NAME_PATTERN}"; found {name!r}.')
+
+
+def queue_for(config: QueueConfig, name: str) -> QueueDef:
+    queue_name(name)
     queue = config.get(name)
     if queue is None:
         known = ", ".join(sorted(config.names))
