@@ -44,10 +44,11 @@ setup(
     extras_require={
         "test": ["pytest>=7", "setuptools>=64", "wheel", "selenium>=4.10", "appengine-python-standard>=1.1", "flask",
                  "hypothesis>=6.100", "uvicorn", "django",
-                 "grpcio>=1.50", "google-cloud-datastore>=2.16", "google-cloud-ndb>=2.3"],
+                 "grpcio>=1.50", "google-cloud-datastore>=2.16", "google-cloud-ndb>=2.3", "google-cloud-tasks>=2.13"],
         "google": ["appengine-python-standard>=1.1"],
-        # The Cloud Datastore v1 API (gae_emu/cloud): Google's published message classes and grpcio.
-        "cloud": ["grpcio>=1.50", "google-cloud-datastore>=2.16"],
+        # The Cloud Datastore v1 and Cloud Tasks v2 APIs (gae_emu/cloud): Google's published message
+        # classes and grpcio.
+        "cloud": ["grpcio>=1.50", "google-cloud-datastore>=2.16", "google-cloud-tasks>=2.13"],
         "bench": ["huey", "dramatiq[redis]", "redis"],
     },
     entry_points={

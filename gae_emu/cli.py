@@ -136,6 +136,9 @@ def _next_three_runs(job: CronJob) -> List[datetime.datetime]:
 @click.option("--api-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the API server that appengine-python-standard apps call (python3 runtimes only). 0 picks a free port.")
 @click.option("--datastore-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Datastore API (gRPC and REST) that google-cloud-ndb and google-cloud-datastore apps reach through DATASTORE_EMULATOR_HOST (python3 runtimes, [cloud] extra). 0 picks a free port.")
 @click.option("--no-admin", is_flag=True, help="Do not serve the admin console on its own port.")
+@click.option("--tasks-port", default=8123, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Tasks API (gRPC) for google-cloud-tasks; instances get it as CLOUD_TASKS_EMULATOR_HOST. 0 picks a free port. Needs the [cloud] extra.")
+@click.option("--no-tasks-api", is_flag=True, help="Do not serve the Cloud Tasks API.")
+@click.option("--tasks-location", default="us-central1", show_default=True, help="The one location of the Cloud Tasks API (projects/APP_ID/locations/LOCATION).")
 @click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the app's data (created with mode 0700). Default: a per-app folder under the system temp dir.")
 @click.option("--clear-datastore", is_flag=True, help="Start with empty datastore, queues and tombstones.")
 @click.option("--enable-task-running/--no-enable-task-running", default=True, show_default=True, help="Run push tasks when due; when off they only accumulate (run them from the admin console or the test API).")
@@ -155,7 +158,8 @@ def _next_three_runs(job: CronJob) -> List[datetime.datetime]:
 @click.option("--python", "python", default=None, metavar="PATH", help="Interpreter for python3 services' instances. Default: a .venv or venv in the service's folder, else the one gae-emu runs in.")
 @click.option("--reload/--no-reload", default=True, show_default=True, help="Restart when a file of the app changes: a python3 service's .py files restart its instance only; yaml files and classic services' .py files restart the server.")
 @click.option("--reload-instances", is_flag=True, hidden=True, help="Set by --reload for the server it supervises.")
-def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: int, datastore_port: int, no_admin: bool, storage_path: Optional[str],
+def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: int, datastore_port: int, no_admin: bool,
+        tasks_port: int, no_tasks_api: bool, tasks_location: str, storage_path: Optional[str],
         clear_datastore: bool, enable_task_running: bool, enable_cron: bool, require_indexes: bool, enforce_queue_rates: bool, max_task_size: int, tombstone_ttl: float,
         task_deadline: float, env_vars: Tuple[str, ...], allowed_hosts: Tuple[str, ...], smtp_host: Optional[str],
         smtp_port: int, smtp_user: Optional[str], smtp_password: Optional[str], log_level: str,
@@ -186,6 +190,8 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         admin_port=None if no_admin else admin_port,
         api_port=api_port,
         datastore_port=datastore_port,
+        tasks_port=None if no_tasks_api else tasks_port,
+        tasks_location=tasks_location,
         storage_path=Path(storage_path) if storage_path else None,
         clear_datastore=clear_datastore,
         enable_task_running=enable_task_running,
@@ -217,6 +223,8 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
     for name, url in emulator.urls.items():
         label = "admin console" if name == "admin" else f"service {name}"
         click.echo(f"gae-emu: {label} at {url}")
+    for name, value in emulator.exports().items():
+        click.echo(f"gae-emu: export {name}={value}")
     click.echo(f"gae-emu: storage in {emulator.storage_path}")
     sys.stdout.flush()
     _wait_for_signal()

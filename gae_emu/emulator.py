@@ -20,7 +20,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from gae_emu import apiproxy
 from gae_emu.config.appfiles import ConfigFile, load_extra
@@ -58,6 +58,7 @@ from gae_emu.storage import Storage
 if TYPE_CHECKING:  # the API server and the Cloud APIs are imported only when a python3 app needs them
     from gae_emu.apiserver import ApiServer
     from gae_emu.cloud.datastore.server import DatastoreServer
+    from gae_emu.cloud.tasks import CloudTasksServer
 
 log = logging.getLogger("gae_emu")
 
@@ -91,6 +92,8 @@ class EmulatorOptions:
     config_files: Dict[str, "ConfigFile"] = field(default_factory=dict)
     enable_cron: bool = True  # run cron.yaml's jobs on their schedule
     require_indexes: bool = False  # a query lacking its index.yaml index fails, as in production
+    tasks_port: Optional[int] = 8123  # the Cloud Tasks gRPC API (CLOUD_TASKS_EMULATOR_HOST); None: off; 0: free port
+    tasks_location: str = "us-central1"
 
 
 def default_storage_path(application: str) -> Path:
@@ -130,6 +133,8 @@ class Emulator:
         self.api_server: Optional["ApiServer"] = None
         self.datastore_server: Optional["DatastoreServer"] = None
         self.cron_runner: Optional[CronRunner] = None
+        self.cloud_tasks: Optional["CloudTasksServer"] = None
+        self._execute_task: Optional[Callable[[Any], int]] = None  # the dispatcher's delivery, once built
         self.instances: Dict[str, Instance] = {}
         self._watcher: Optional[SourceWatcher] = None
         self.check_entrypoints()
@@ -157,6 +162,7 @@ class Emulator:
         self.services = self._build_services(hostnames)
         self.api_server = self._bind_api_server()  # before the env: API_PORT must be known
         self.datastore_server = self._bind_datastore_server()  # and DATASTORE_EMULATOR_HOST
+        self.cloud_tasks = self._bind_cloud_tasks(hostnames)  # likewise CLOUD_TASKS_EMULATOR_HOST
         self._apply_process_env(hostnames)
         builtin = load_builtin_app_yaml(builtin_app_yaml())
         for app in self.apps:
@@ -166,7 +172,7 @@ class Emulator:
                 router.instance = self.instances[app.service] = self._instance(app, identity, router)
             self.routers[app.service] = router
         apiproxy.install(self.services)
-        delivery = TaskDelivery(self.routers, self.default_service, hostnames, self.dispatch.route)
+        delivery = self._execute_task = TaskDelivery(self.routers, self.default_service, hostnames, self.dispatch.route)
         self.dispatcher = Dispatcher(
             self.services.taskqueue, delivery, max_workers=self.options.task_workers, deadline=self.options.task_deadline,
             stall_after=1.0,
@@ -183,6 +189,8 @@ class Emulator:
             self.api_server.start()
         if self.datastore_server is not None:
             self.datastore_server.start()
+        if self.cloud_tasks is not None:
+            self.cloud_tasks.start()
         for instance in self.instances.values():
             instance.start()
         self._preload_classic_scripts()  # before the dispatcher: queued tasks may name their modules
@@ -208,6 +216,8 @@ class Emulator:
             self.api_server.stop()
         if self.datastore_server is not None:
             self.datastore_server.stop()
+        if self.cloud_tasks is not None:
+            self.cloud_tasks.stop()
         if self.services is not None:
             apiproxy.uninstall(self.services)
             self.services.storage.close()
@@ -282,6 +292,7 @@ class Emulator:
         os.environ.setdefault("APPLICATION_ID", self.default_app.app_id)
         os.environ["SERVER_SOFTWARE"] = SERVER_SOFTWARE
         os.environ["DEFAULT_VERSION_HOSTNAME"] = hostnames[self.default_service]
+        os.environ.update(self.exports())
 
     def _instance(self, app: AppConfig, identity: ServiceIdentity, router: ServiceRouter) -> Instance:
         interpreter = interpreter_for(app.root, self.options.python)
@@ -299,7 +310,8 @@ class Emulator:
         return Instance(
             app.service, app.root,
             lambda port: build_command(app.entrypoint, interpreter, port, where=f"{app.path}: entrypoint"),
-            instance_process_env(identity, bin_dir(interpreter), self.options.env_vars, api, datastore), warmup=warmup,
+            instance_process_env(identity, bin_dir(interpreter), {**self.exports(), **self.options.env_vars}, api,
+                                 datastore), warmup=warmup,
             request_timeout=self.options.task_deadline,
         )
 
@@ -343,6 +355,42 @@ class Emulator:
         server = DatastoreServer(self.services.datastore, sock, self.options.allowed_hosts)
         log.info("Cloud Datastore API for google-cloud-ndb/google-cloud-datastore at %s", server.address)
         return server
+
+    # -- the Cloud Tasks API (issue 19) -------------------------------------------------------------
+
+    def _bind_cloud_tasks(self, hostnames: Dict[str, str]) -> Optional["CloudTasksServer"]:
+        """Bind the Cloud Tasks gRPC API when google-cloud-tasks is installed (the [cloud] extra)."""
+        if self.options.tasks_port is None:
+            return None
+        from gae_emu.cloud.tasks import CloudTasksServer, library_available
+
+        if not library_available():
+            log.info("Cloud Tasks API is off: google-cloud-tasks is not installed (pip install 'gae-emu[cloud]')")
+            return None
+        assert self.services is not None
+        from gae_emu.cloud.grpcserver import GrpcPortInUseError
+        from gae_emu.runtime.server import PortInUseError
+
+        try:
+            server = CloudTasksServer(self.services.taskqueue, self.default_app.application, self._run_task,
+                                      location=self.options.tasks_location, host=self.options.host,
+                                      port=self.options.tasks_port, hostnames=hostnames)
+        except GrpcPortInUseError as exc:
+            raise PortInUseError(f"{exc}; choose another with --tasks-port") from None
+        log.info("Cloud Tasks API at %s", server.address)
+        return server
+
+    def _run_task(self, record: Any) -> int:
+        """RunTask's delivery: the dispatcher's, bound late (the routers come after the port)."""
+        assert self._execute_task is not None
+        return self._execute_task(record)
+
+    def exports(self) -> Dict[str, str]:
+        """Variables that point Google's client libraries at this emulator (every instance gets them)."""
+        found: Dict[str, str] = {}
+        if self.cloud_tasks is not None:
+            found["CLOUD_TASKS_EMULATOR_HOST"] = self.cloud_tasks.address
+        return found
 
     def _preload_classic_scripts(self) -> None:
         """Import the classic services' apps before the dispatcher starts: a deferred task queued

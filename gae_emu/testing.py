@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 BANNER = re.compile(r"^gae-emu: (?:service (?P<service>\S+)|(?P<admin>admin console)) at (?P<url>http://\S+)$")
+EXPORT = re.compile(r"^gae-emu: export (?P<name>[A-Z0-9_]+)=(?P<value>\S+)$")
 STARTUP_TIMEOUT = 30.0
 
 
@@ -165,6 +166,8 @@ class EmulatorHandle:
     admin_url: Optional[str]
     storage_path: Path
     output: List[str] = field(default_factory=list)
+    # What the banner says to export, e.g. CLOUD_TASKS_EMULATOR_HOST (Google's client libraries read them).
+    exports: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.client = HttpClient(self.url)
@@ -314,7 +317,7 @@ def emulator(*apps: Union[str, Path], args: Sequence[str] = (), storage_path: Op
         tmp = tempfile.mkdtemp(prefix="gae-emu-test-")
         storage_path = tmp
     command = _command() + [str(a) for a in apps] + [
-        "--no-reload", "--host", "127.0.0.1", "--port", "0", "--storage-path", str(storage_path),
+        "--no-reload", "--host", "127.0.0.1", "--port", "0", "--tasks-port", "0", "--storage-path", str(storage_path),
     ] + (["--admin-port", "0"] if admin else ["--no-admin"]) + list(args)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
@@ -330,6 +333,7 @@ def emulator(*apps: Union[str, Path], args: Sequence[str] = (), storage_path: Op
 
 def _wait_for_banner(process: subprocess.Popen, storage_path: Path) -> EmulatorHandle:
     urls: Dict[str, str] = {}
+    exports: Dict[str, str] = {}
     admin_url: Optional[str] = None
     output: List[str] = []
     ready = threading.Event()
@@ -348,6 +352,9 @@ def _wait_for_banner(process: subprocess.Popen, storage_path: Path) -> EmulatorH
                     admin_url = match.group("url")
                 else:
                     urls[match.group("service")] = match.group("url")
+            export = EXPORT.match(line)
+            if export:
+                exports[export.group("name")] = export.group("value")
             if line.startswith("gae-emu: storage in"):
                 ready.set()
         ready.set()
@@ -356,7 +363,8 @@ def _wait_for_banner(process: subprocess.Popen, storage_path: Path) -> EmulatorH
     if not ready.wait(STARTUP_TIMEOUT) or not urls:
         stop_process(process)
         raise EmulatorError("gae-emu dev did not start:\n" + "\n".join(output[-40:]))
-    return EmulatorHandle(process=process, urls=urls, admin_url=admin_url, storage_path=storage_path, output=output)
+    return EmulatorHandle(process=process, urls=urls, admin_url=admin_url, storage_path=storage_path, output=output,
+                          exports=exports)
 
 
 # -- in-process services (App Engine's testbed idea) ------------------------------------------------

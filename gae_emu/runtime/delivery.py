@@ -4,7 +4,8 @@ No socket: the request goes through the same `ServiceRouter` as outside requests
 and `login:` rules apply, and `login: admin` passes because the request is marked internal (an
 environ key no client can set). Headers follow B4 and production: the task's own headers minus the
 reserved ones, then `X-AppEngine-QueueName`, `-TaskName`, `-TaskRetryCount`, `-TaskExecutionCount`,
-`-TaskETA`, and on retries `-TaskPreviousResponse` and `-TaskRetryReason`; production's User-Agent;
+`-TaskETA`, and on retries `-TaskPreviousResponse` and `-TaskRetryReason` (`App Error`, or
+`Instance Unavailable` with previous response 0 after an attempt that got no answer); production's User-Agent;
 REMOTE_ADDR 0.1.0.2; the Host of the target service.
 
 Cron jobs take the same path (`cron`): a GET with `X-AppEngine-Cron: true` from 0.1.0.1.
@@ -20,14 +21,14 @@ from gae_emu.runtime.environ import internal_environ
 from gae_emu.runtime.frontend import service_from_host
 from gae_emu.runtime.router import ServiceRouter
 from gae_emu.config.cronyaml import CronJob
-from gae_emu.services.taskqueue.models import TaskRecord, default_url
+from gae_emu.services.taskqueue.models import APP_ENGINE_TASK_USER_AGENT, TaskRecord, default_url
 from gae_emu.services.taskqueue.validate import target_service
 
 log = logging.getLogger("gae_emu.taskqueue")
 
 TASK_SOURCE_IP = "0.1.0.2"
 CRON_SOURCE_IP = "0.1.0.1"  # B5: cron requests come from 0.1.0.1
-TASK_USER_AGENT = "AppEngine-Google; (+http://code.google.com/appengine)"
+TASK_USER_AGENT = APP_ENGINE_TASK_USER_AGENT
 # Headers the queue sets itself; a task's own copies are dropped (B4 BUILT_IN_HEADERS, plus Host).
 RESERVED_HEADERS = {
     "x-appengine-queuename",
@@ -123,11 +124,11 @@ class TaskDelivery:
             ("X-AppEngine-TaskETA", repr(float(task.eta))),
             ("User-Agent", TASK_USER_AGENT),
         ]
-        # 0 records an attempt that got no HTTP answer (timeout, dispatch error): B4 sends the
-        # previous response only when there was one.
-        if task.last_response:
+        # Production (recorded): a retry after an answer gives that status and "App Error"; after
+        # no answer (the attempt passed its deadline, no instance) it gives 0 and "Instance Unavailable".
+        if task.retry_count and task.last_response is not None:
             headers.append(("X-AppEngine-TaskPreviousResponse", str(task.last_response)))
-            headers.append(("X-AppEngine-TaskRetryReason", "App Error"))
+            headers.append(("X-AppEngine-TaskRetryReason", "App Error" if task.last_response else "Instance Unavailable"))
         if task.payload and _header(task.headers, "content-type") is None:
             headers.append(("Content-Type", "application/octet-stream"))
         return headers

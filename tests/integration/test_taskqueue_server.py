@@ -263,15 +263,18 @@ def test_hung_handlers_beyond_the_worker_pool_do_not_block_another_queue(server:
     wait_runs(server, hang, 20, timeout=15)
 
 
-def test_attempt_past_its_deadline_is_retried_without_a_previous_response(short_deadline: EmulatorHandle) -> None:
+def test_attempt_past_its_deadline_is_retried_as_instance_unavailable(short_deadline: EmulatorHandle) -> None:
     tag = uid("timeout")
     # The first attempt sleeps past the deadline (it still records when it wakes up, too late).
     added(short_deadline, "retry", url="/task/timeout", method="GET", params={"tag": tag, "sleep_once": "2.5"})
     retried = wait_for(lambda: [r for r in runs(short_deadline, tag)
                                 if r["headers"]["x-appengine-taskretrycount"] == "1"], what="the retry")
     h = retried[0]["headers"]
-    # B4: TaskPreviousResponse only when the previous attempt got an HTTP status; a timeout got none.
-    assert "x-appengine-taskpreviousresponse" not in h, h
+    # Production (recorded): no answer gives previous response 0, reason Instance Unavailable, and
+    # is not counted as an execution.
+    assert h["x-appengine-taskpreviousresponse"] == "0", h
+    assert h["x-appengine-taskretryreason"] == "Instance Unavailable", h
+    assert h["x-appengine-taskexecutioncount"] == "0", h
     wait_queue_empty(short_deadline, "retry")
     wait_runs(short_deadline, tag, 2)  # the abandoned first attempt finishing late changes nothing
     time.sleep(0.3)

@@ -16,6 +16,7 @@ MAX_QUEUE_NAME_LENGTH = 100
 MAX_TASK_NAME_LENGTH = 500
 MAX_PUSH_TASK_SIZE_BYTES = 100 * 2**10
 MAX_PULL_TASK_SIZE_BYTES = 2**20
+MAX_HTTP_TASK_SIZE_BYTES = 2**20  # Cloud Tasks HTTP targets: 1 MB (App Engine targets: 100 KB)
 MAX_TASKS_PER_ADD = 100
 MAX_TASKS_PER_TRANSACTION = 5  # datastore AddActions refuses more
 MAX_TRANSACTIONAL_REQUEST_SIZE_BYTES = 2**20
@@ -34,6 +35,7 @@ QUEUE_NAME_PATTERN = r"^[a-zA-Z0-9-]{1,%d}$" % MAX_QUEUE_NAME_LENGTH
 QUEUE_NAME_RE = re.compile(QUEUE_NAME_PATTERN)
 
 PUSH_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE")
+HTTP_TARGET_METHODS = ("PATCH", "OPTIONS")  # Cloud Tasks HTTP targets may also use these
 PULL_METHOD = "PULL"
 
 # Queues whose queue.yaml entry leaves max_concurrent_requests unset run at most this many tasks at
@@ -41,6 +43,10 @@ PULL_METHOD = "PULL"
 # a low bound would cap dispatch throughput. Hung handlers of one queue cannot starve the others:
 # the dispatcher replaces a worker stuck longer than its stall_after.
 DEFAULT_MAX_CONCURRENT_REQUESTS = 100
+
+# The User-Agent of production's task requests to App Engine targets (and to HTTP targets).
+APP_ENGINE_TASK_USER_AGENT = "AppEngine-Google; (+http://code.google.com/appengine)"
+HTTP_TASK_USER_AGENT = "Google-Cloud-Tasks"
 
 HEADER_SEPARATOR_LENGTH = len(": \r\n")
 
@@ -56,6 +62,17 @@ def task_size(method: str, url: str, payload: Optional[bytes], headers: Iterable
     for key, value in headers:
         header_bytes += len(key) + len(value) + HEADER_SEPARATOR_LENGTH
     return len(method) + len(payload or b"") + len(url) + header_bytes
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """A Cloud Tasks HTTP-target task: its `url` is absolute and it is sent over HTTP, not through
+    the router; an OIDC or OAuth service account makes the dispatcher add a bearer token."""
+
+    oidc_email: Optional[str] = None
+    oidc_audience: Optional[str] = None
+    oauth_email: Optional[str] = None
+    oauth_scope: Optional[str] = None
 
 
 # NewTask and TaskRecord are values (nothing changes one in place; `dataclasses.replace` makes a
@@ -79,6 +96,7 @@ class NewTask:
     retry: Optional[RetryParameters] = None
     tag: Optional[str] = None
     dispatch_deadline: Optional[float] = None  # seconds; None = the dispatcher's default
+    http: Optional[HttpTarget] = None  # set: an HTTP-target task (Cloud Tasks), `url` absolute
 
     @property
     def is_pull(self) -> bool:
@@ -111,6 +129,7 @@ class TaskRecord:
     dispatch_deadline: Optional[float] = None
     in_flight: bool = False
     mode: str = "push"
+    http: Optional[HttpTarget] = None
 
     @property
     def state(self) -> str:

@@ -26,6 +26,17 @@ log = logging.getLogger("gae_emu.taskqueue")
 DEFAULT_CLAIM_BATCH = 500
 
 
+def _counts_as_execution(record: TaskRecord, status: int) -> int:
+    """1 when a failed attempt counts in the execution count, as production counts it: an App
+    Engine target's every answer (503 included) but no answer at all (no instance, deadline); an
+    HTTP target's answers other than 5xx."""
+    if status == 0:
+        return 0
+    if record.http is not None and 500 <= status < 600:
+        return 0
+    return 1
+
+
 class PushQueueOps:
     """Push dispatch operations; relies on TaskQueueService's storage, config, clock and counters."""
 
@@ -107,7 +118,8 @@ class PushQueueOps:
             n = record.retry_count + 1
             first_try = record.first_try if record.first_try is not None else now
             if policy.can_retry(n, now - first_try):
-                retries.append((now + policy.backoff(n), status, first_try, *store.key(record)))
+                retries.append((now + policy.backoff(n), status, first_try, _counts_as_execution(record, status),
+                                *store.key(record)))
             else:
                 log.warning("Task %s of queue %s failed %d times (last status %s); giving up.",
                             record.name, record.queue, n, status)
@@ -116,7 +128,7 @@ class PushQueueOps:
             store.delete_and_tombstone(conn, done + dropped, now)
             conn.executemany(
                 "UPDATE tq_tasks SET eta = ?, last_response = ?, first_try = ?, retry_count = retry_count + 1, "
-                f"execution_count = execution_count + 1, in_flight = 0 WHERE {store.KEY_WHERE}", retries)
+                f"execution_count = execution_count + ?, in_flight = 0 WHERE {store.KEY_WHERE}", retries)
         with self._lock:
             for record, _ in results:
                 self._executed[record.queue].append(now)

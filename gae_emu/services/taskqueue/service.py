@@ -74,6 +74,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         self._txn_batches: Dict[int, List[List[NewTask]]] = {}
         storage.ensure_schema(store.SCHEMA_NAME, store.SCHEMA)
         with storage.transaction() as conn:
+            store.migrate(conn)
             # Attempts of a previous process never reported back: run them again (at-least-once).
             conn.execute("UPDATE tq_tasks SET in_flight = 0 WHERE in_flight != 0")
 
@@ -161,6 +162,22 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         if error is not None:
             raise error
         return [name for name, _ in results]  # type: ignore[misc]
+
+    def add_one(self, task: NewTask) -> TaskRecord:
+        """Add one task and return it as stored (Cloud Tasks answers CreateTask with the task; it
+        may have run already when this returns, so the record comes from the add itself)."""
+        prepared = validate.prepare_all([task], self.queue_config(), self.clock(), self.max_task_size,
+                                        tuple(self.known_targets()))[0]
+        if isinstance(prepared, errors.TaskQueueError):
+            raise prepared
+        record: TaskRecord = prepared  # type: ignore[assignment]
+        self.add([replace(task, name=record.name, eta=record.eta)])
+        return self.get_task(record.queue, record.name) or record
+
+    def is_tombstoned(self, queue: str, name: str) -> bool:
+        """Whether a task of that name ran or was deleted recently (its name is still held)."""
+        with self.storage.read() as conn:
+            return bool(store.tombstoned_names(conn, queue, [name], self._tombstone_cutoff(self.clock(), queue)))
 
     def add_transactional(self, tasks: Sequence[NewTask], txn: Any) -> List[str]:
         """Validate `tasks` now and enqueue them when `txn` (a datastore transaction offering

@@ -20,7 +20,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from gae_emu.config.models import RetryParameters
 
-from .models import TaskRecord
+from .models import HttpTarget, TaskRecord
 
 SCHEMA_NAME = "taskqueue.v1"
 SCHEMA = """
@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS tq_tasks (
     dispatch_deadline REAL,
     in_flight INTEGER NOT NULL DEFAULT 0,
     mode TEXT NOT NULL DEFAULT 'push',
+    http_target TEXT,
     PRIMARY KEY (queue, name)
 );
 CREATE INDEX IF NOT EXISTS tq_tasks_due ON tq_tasks (queue, in_flight, eta);
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS tq_tombstones (
 
 COLUMNS = (
     "queue, name, url, method, headers, payload, eta, created, target, retry, retry_count, "
-    "execution_count, first_try, last_response, tag, dispatch_deadline, in_flight, mode"
+    "execution_count, first_try, last_response, tag, dispatch_deadline, in_flight, mode, http_target"
 )
 _PLACEHOLDERS = ", ".join("?" * len(COLUMNS.split(", ")))
 
@@ -76,6 +77,23 @@ def _retry_from_json(text: Optional[str]) -> Optional[RetryParameters]:
     return None if text is None else RetryParameters(**json.loads(text))
 
 
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a database of an earlier version up to SCHEMA (columns added since)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tq_tasks)")}
+    if "http_target" not in columns:
+        conn.execute("ALTER TABLE tq_tasks ADD COLUMN http_target TEXT")
+
+
+def _http_to_json(http: Optional[HttpTarget]) -> Optional[str]:
+    if http is None:
+        return None
+    return json.dumps({k: v for k, v in vars(http).items() if v is not None}, sort_keys=True)
+
+
+def _http_from_json(text: Optional[str]) -> Optional[HttpTarget]:
+    return None if text is None else HttpTarget(**json.loads(text))
+
+
 @functools.lru_cache(maxsize=512)
 def _headers_to_json(headers: Tuple[Tuple[str, str], ...]) -> str:
     # Tasks of one app mostly carry the same few header sets (deferred's, per Host).
@@ -88,7 +106,7 @@ def to_row(record: TaskRecord) -> tuple:
         _headers_to_json(record.headers), record.payload, record.eta, record.created,
         record.target, _retry_to_json(record.retry), record.retry_count, record.execution_count,
         record.first_try, record.last_response, record.tag, record.dispatch_deadline,
-        1 if record.in_flight else 0, record.mode,
+        1 if record.in_flight else 0, record.mode, _http_to_json(record.http),
     )
 
 
@@ -98,7 +116,7 @@ def from_row(row: Sequence) -> TaskRecord:
         headers=tuple((k, v) for k, v in json.loads(row[4])), payload=bytes(row[5]), eta=row[6],
         created=row[7], target=row[8], retry=_retry_from_json(row[9]), retry_count=row[10],
         execution_count=row[11], first_try=row[12], last_response=row[13], tag=row[14],
-        dispatch_deadline=row[15], in_flight=bool(row[16]), mode=row[17],
+        dispatch_deadline=row[15], in_flight=bool(row[16]), mode=row[17], http=_http_from_json(row[18]),
     )
 
 

@@ -16,12 +16,14 @@ from gae_emu.config.models import QueueConfig, QueueDef
 from . import errors
 from .models import (
     MAX_ETA_SECONDS,
+    MAX_HTTP_TASK_SIZE_BYTES,
     MAX_PULL_TASK_SIZE_BYTES,
     MAX_TAG_LENGTH,
     MAX_TASKS_PER_ADD,
     MAX_URL_LENGTH,
     PULL_METHOD,
     PUSH_METHODS,
+    HTTP_TARGET_METHODS,
     QUEUE_NAME_PATTERN,
     QUEUE_NAME_RE,
     TASK_NAME_PATTERN,
@@ -102,7 +104,7 @@ def prepare(task: NewTask, queue: QueueDef, now: float, max_push_size: int, know
     and the mode were checked for the whole batch by `prepare_all`)."""
     pull = task.is_pull
     method = task.method.upper()
-    if not pull and method not in PUSH_METHODS:
+    if not pull and method not in PUSH_METHODS and not (task.http and method in HTTP_TARGET_METHODS):
         raise errors.InvalidRequestError(f"Invalid method: {task.method}")
     if task.name is not None and not TASK_NAME_RE.match(task.name):
         raise errors.InvalidTaskNameError(
@@ -110,24 +112,28 @@ def prepare(task: NewTask, queue: QueueDef, now: float, max_push_size: int, know
     url = task.url or ("" if pull else default_url(queue.name))
     if len(url) > MAX_URL_LENGTH:
         raise errors.InvalidUrlError(f"The task URL must be less than {MAX_URL_LENGTH} characters; found {len(url)}.")
-    if url and not url.startswith("/"):
+    if task.http is not None:
+        if pull or not url.lower().startswith(("http://", "https://")):
+            raise errors.InvalidUrlError(f"An HTTP target's URL must start with http:// or https://; found {url!r}.")
+    elif url and not url.startswith("/"):
         raise errors.InvalidUrlError(f'The relative URL path must start with "/"; found {url!r}.')
     eta = now if task.eta is None else float(task.eta)
     if eta < 0:
         raise errors.InvalidEtaError("The task ETA cannot be negative.")
     if eta > now + MAX_ETA_SECONDS:
         raise errors.InvalidEtaError("ETA too far in the future (more than 30 days ahead).")
-    limit = MAX_PULL_TASK_SIZE_BYTES if pull else max_push_size
+    limit = MAX_PULL_TASK_SIZE_BYTES if pull else MAX_HTTP_TASK_SIZE_BYTES if task.http else max_push_size
     if task.size > limit:
         raise errors.TaskTooLargeError(f"Task size must be less than {limit}; found {task.size}.")
     if task.tag is not None and len(task.tag.encode("utf-8")) > MAX_TAG_LENGTH:
         raise errors.InvalidTagError(f"Tag must be <= {MAX_TAG_LENGTH} bytes.")
-    target = None if pull else (task.target or queue.target)
+    target = None if pull or task.http else (task.target or queue.target)
     check_target(target, known_targets)
     return TaskRecord(
         queue=queue.name, name=task.name or auto_name(), url=url, method=PULL_METHOD if pull else method,
         headers=tuple(task.headers), payload=bytes(task.payload or b""), eta=eta, created=now, target=target,
         retry=task.retry, tag=task.tag, dispatch_deadline=task.dispatch_deadline, mode="pull" if pull else "push",
+        http=None if pull else task.http,
     )
 
 
