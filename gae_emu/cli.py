@@ -231,6 +231,57 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
     emulator.stop()
 
 
+@main.group(invoke_without_command=True)
+@click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Datastore API (gRPC and REST share it). 0 picks a free port.")
+@click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the data (created with mode 0700); entities persist there across restarts. Default: a folder under the system temp dir.")
+@click.option("--clear-datastore", is_flag=True, help="Start with an empty datastore.")
+@click.option("--project", default="gae-emu", show_default=True, help="Project id printed in the DATASTORE_PROJECT_ID line of env-init (the server answers any project).")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error", "critical"]), help="Log level.")
+@click.pass_context
+def datastore(ctx: click.Context, port: int, storage_path: Optional[str], clear_datastore: bool, project: str,
+              log_level: str) -> None:
+    """Serve only the Cloud Datastore API (google-cloud-datastore, Cloud NDB, other languages' clients),
+    a drop-in for `gcloud beta emulators datastore start`; `env-init` prints its variables."""
+    if ctx.invoked_subcommand is not None:
+        return
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gae_emu.cloud.datastore import available
+    from gae_emu.datastore_emulator import StandaloneDatastore, default_storage_path
+    from gae_emu.runtime.server import PortInUseError
+    from gae_emu.storage import StorageInUseError
+
+    if not available():
+        raise UserError("the Cloud Datastore API needs the [cloud] extra: pip install 'gae-emu[cloud]'")
+    path = Path(storage_path) if storage_path else default_storage_path()
+    try:
+        server = StandaloneDatastore(path, port, project, clear_datastore)
+    except (PortInUseError, StorageInUseError) as exc:
+        raise UserError(str(exc)) from None
+    server.start()
+    click.echo(f"gae-emu: Cloud Datastore API at {server.server.address} (gRPC and REST)")
+    click.echo(f"gae-emu: storage in {path}")
+    for name, value in server.env.items():
+        click.echo(f"export {name}={value}")
+    sys.stdout.flush()
+    _wait_for_signal()
+    server.stop()
+
+
+@datastore.command("env-init")
+@click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="The folder of the running server. Default: the default of `gae-emu datastore`.")
+def datastore_env_init(storage_path: Optional[str]) -> None:
+    """Print `export` lines pointing clients at the `gae-emu datastore` running on that storage:
+    eval "$(gae-emu datastore env-init)"."""
+    from gae_emu.datastore_emulator import NotRunningError, default_storage_path, read_env
+
+    try:
+        env = read_env(Path(storage_path) if storage_path else default_storage_path())
+    except NotRunningError as exc:
+        raise UserError(str(exc)) from None
+    for name, value in env.items():
+        click.echo(f"export {name}={value}")
+
+
 def _wait_for_signal() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
