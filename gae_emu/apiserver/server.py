@@ -4,7 +4,7 @@ Binding happens in the constructor (so the port is known, and a busy one reporte
 is imported with API_PORT in its environment); `start()` serves on a daemon thread. Each RPC is
 logged at DEBUG only: ndb makes several per request.
 
-Imports: the standard library, werkzeug, `gae_emu.apiproxy`, `gae_emu.runtime.hosts`/`server`, this package.
+Imports: the standard library, `gae_emu.apiproxy`, `gae_emu.runtime.hosts`/`server`, this package.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import logging
 import threading
 from typing import List, Mapping, Optional
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
 from gae_emu.apiproxy import Services
 from gae_emu.apiserver.app_identity import AppIdentity
@@ -25,6 +24,7 @@ from gae_emu.apiserver.transport import RpcApp, ServiceHandler, TicketLookup
 from gae_emu.apiserver.urlfetch import URLFetch
 from gae_emu.apiserver.user import User
 from gae_emu.runtime.hosts import local_hosts_only
+from gae_emu.runtime.instance_server import WSGIRequestHandler, WSGIServer
 from gae_emu.runtime.server import listen, wsgi_server
 
 log = logging.getLogger("gae_emu.apiserver")
@@ -45,6 +45,8 @@ def service_handlers(services: Services, versions: Mapping[str, str]) -> List[Se
 
 
 class _DebugLogHandler(WSGIRequestHandler):
+    server_version = "gae-emu-apiserver"
+
     def log_request(self, code="-", size="-") -> None:  # type: ignore[override]
         log.debug('"%s %s" %s %s', self.command, self.path, code, size)
 
@@ -62,7 +64,7 @@ class ApiServer:
         # answers anyone holding a live ticket.
         self._socket = listen(LOOPBACK, port, "the API server")
         self.host, self.port = LOOPBACK, self._socket.getsockname()[1]
-        self._server: BaseWSGIServer = wsgi_server(self._socket, local_hosts_only(self.app), _DebugLogHandler)
+        self._server: WSGIServer = wsgi_server(self._socket, local_hosts_only(self.app), _DebugLogHandler)
         self._thread: Optional[threading.Thread] = None
 
     @property

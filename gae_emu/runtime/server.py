@@ -1,8 +1,9 @@
-"""Threaded werkzeug servers, one per port, started and stopped together.
+"""Threaded HTTP/1.1 servers (`instance_server.WSGIServer`, kept-alive connections), one per port,
+started and stopped together.
 
 Binding happens in `bind()` so a port in use is reported before anything starts serving.
 
-Imports: the standard library, werkzeug, `gae_emu.runtime.environ`/`bodylimit`.
+Imports: the standard library, `gae_emu.runtime.environ`/`bodylimit`/`instance_server`.
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from email.utils import formatdate
 
 from gae_emu.runtime.bodylimit import limit_body
 from gae_emu.runtime.environ import SERVER_SOFTWARE
+from gae_emu.runtime.instance_server import WSGIRequestHandler, WSGIServer
 
 log = logging.getLogger("gae_emu.server")
 
@@ -25,13 +27,18 @@ class PortInUseError(Exception):
 
 
 class QuietRequestHandler(WSGIRequestHandler):
-    """One log line per request through our logger, instead of werkzeug's coloured stderr line."""
+    """The emulator's ports: dev_appserver's `Server:` header, a `Date:`, one log line per request."""
+
+    server_version = SERVER_SOFTWARE
 
     def version_string(self) -> str:
         return SERVER_SOFTWARE  # the `Server:` header dev_appserver sends
 
+    def response_headers(self) -> list:
+        return [("Server", SERVER_SOFTWARE), ("Date", formatdate(usegmt=True))]
+
     def log_request(self, code="-", size="-") -> None:  # type: ignore[override]
-        log.info('%s "%s %s" %s %s', self.address_string(), self.command, self.path, code, size)
+        log.info('%s "%s %s" %s %s', self.client_address[0], self.command, self.path, code, size)
 
     def log_error(self, format: str, *args) -> None:  # type: ignore[override]
         log.warning(format, *args)
@@ -43,7 +50,7 @@ class Listener:
     host: str
     port: int
     app: Callable
-    server: Optional[BaseWSGIServer] = None
+    server: Optional[WSGIServer] = None
     thread: Optional[threading.Thread] = None
 
     @property
@@ -66,13 +73,12 @@ def listen(host: str, port: int, name: str) -> socket.socket:
     return sock
 
 
-def wsgi_server(sock: socket.socket, app: Callable, handler: Optional[type] = None) -> BaseWSGIServer:
-    """A threaded werkzeug server on an already listening socket; bodies over 32 MB are refused."""
-    host, port = sock.getsockname()[:2]
-    server = make_server(host, port, limit_body(app), threaded=True, request_handler=handler or QuietRequestHandler,
-                         fd=sock.fileno())
-    server.keep_alive_socket = sock  # type: ignore[attr-defined]  # the fd must outlive the server
-    server.daemon_threads = True
+def wsgi_server(sock: socket.socket, app: Callable, handler: Optional[type] = None) -> WSGIServer:
+    """A threaded HTTP/1.1 server on an already listening socket; bodies over 32 MB are refused."""
+    server = WSGIServer(sock.getsockname()[:2], handler or QuietRequestHandler, limit_body(app), bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock
+    server.server_address = sock.getsockname()[:2]
     return server
 
 
