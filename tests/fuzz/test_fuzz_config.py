@@ -2,7 +2,7 @@
 built from the real keys with values of every YAML type, raw bytes), loading gives a config or a
 ConfigError whose every line is `file[:line[:col]]: ...`, never another exception.
 
-Loaders of further files (cron.yaml, dispatch.yaml, index.yaml) join by adding to LOADERS."""
+A loader of a further file joins by adding to LOADERS."""
 from __future__ import annotations
 
 import logging
@@ -17,6 +17,7 @@ from hypothesis import given, strategies as st
 from gae_emu.config import appkeys
 from gae_emu.config.appyaml import load_app_yaml
 from gae_emu.config.errors import ConfigError
+from gae_emu.config import cronyaml, dispatchyaml, indexyaml
 from gae_emu.config.queueyaml import QUEUE_KEYS, RETRY_KEYS, TOP_KEYS, load_queue_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,8 +27,46 @@ def _app(root: Path) -> object:
     return load_app_yaml(root / "app.yaml", check_imports=False)
 
 
-# file name -> (loader taking the app folder, real example files to damage, keys to build documents from)
+CRON = b"""cron:
+- description: daily summary
+  url: /tasks/summary
+  schedule: every 24 hours
+  target: worker
+  timezone: Europe/Paris
+  retry_parameters:
+    job_retry_limit: 2
+    min_backoff_seconds: 2.5
+- url: /tasks/ping
+  schedule: every monday 09:00
+"""
+DISPATCH = b"""dispatch:
+- url: "*/worker/*"
+  service: worker
+- url: "example.localhost/"
+  service: default
+"""
+INDEX = b"""indexes:
+- kind: Greeting
+  ancestor: yes
+  properties:
+  - name: author
+  - name: date
+    direction: desc
+"""
+
+
+def _file_loader(name: str, load: Callable) -> Callable:
+    return lambda root: load(root / name)
+
+
+# file name -> (loader taking the app folder, example files (paths or bytes) to damage, keys to build documents from)
 LOADERS: Dict[str, tuple] = {
+    "cron.yaml": (_file_loader("cron.yaml", cronyaml.load_cron_yaml), [CRON],
+                  list(cronyaml.TOP_KEYS) + list(cronyaml.JOB_KEYS) + list(cronyaml.RETRY_KEYS)),
+    "dispatch.yaml": (_file_loader("dispatch.yaml", dispatchyaml.load_dispatch_yaml), [DISPATCH],
+                      list(dispatchyaml.TOP_KEYS) + list(dispatchyaml.RULE_KEYS)),
+    "index.yaml": (_file_loader("index.yaml", indexyaml.load_index_yaml), [INDEX],
+                   list(indexyaml.TOP_KEYS) + list(indexyaml.INDEX_KEYS) + list(indexyaml.PROPERTY_KEYS)),
     "app.yaml": (_app, [REPO / "sample_app" / "app.yaml", REPO / "sample_app_std" / "app.yaml"],
                  sorted(appkeys.APP_KEYS) + ["url", "script", "static_dir", "static_files", "upload", "login",
                                              "secure", "expiration", "http_headers", "mime_type"]),
@@ -71,6 +110,7 @@ def damaged(draw, seeds) -> bytes:
 @pytest.fixture
 def folder() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="gae-emu-fuzz-") as name:
+        (Path(name) / "static").mkdir()  # so the sample app.yaml, undamaged, loads
         yield Path(name)
 
 
@@ -87,7 +127,7 @@ def quiet_config_warnings() -> Iterator[None]:
 @pytest.mark.parametrize("name", sorted(LOADERS))
 def test_any_bytes_give_a_config_or_located_problems(folder, name, counted):
     loader, seeds, keys = LOADERS[name]
-    seed_bytes = [p.read_bytes() for p in seeds if p.is_file()]
+    seed_bytes = [p if isinstance(p, bytes) else p.read_bytes() for p in seeds]
     inputs = st.one_of(damaged(seed_bytes), documents(keys), st.binary(max_size=200))
 
     @given(inputs)
