@@ -182,7 +182,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
     from gae_emu.emulator import Emulator, EmulatorOptions
     from gae_emu.runtime.entrypoint import EntrypointError
     from gae_emu.runtime.server import PortInUseError
-    from gae_emu.storage import StorageInUseError
+    from gae_emu.storage import StorageError
 
     options = EmulatorOptions(
         host=host,
@@ -217,7 +217,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         raise UserError(str(exc)) from None
     try:
         emulator.start()
-    except (PortInUseError, StorageInUseError) as exc:
+    except (PortInUseError, StorageError) as exc:
         emulator.stop()
         raise UserError(str(exc)) from None
     for name, url in emulator.urls.items():

@@ -19,12 +19,15 @@ Imports: the standard library only.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, Union
+from typing import Any, Callable, Iterator, Sequence, TypeVar, Union
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DATABASE_FILENAME = "gae-emu.sqlite3"
 PAGE_SIZE = 1024
@@ -32,8 +35,27 @@ WAL_AUTOCHECKPOINT_PAGES = 10000  # about 10 MB of WAL between checkpoints (SQLi
 LOCK_TIMEOUT = 2.0  # seconds to wait for another process to let go of the file
 
 
-class StorageInUseError(RuntimeError):
+QUICK_CHECK_MAX_BYTES = 256 * 1024 * 1024  # SQLite's quick_check reads every page: skip it above this
+SQLITE_HEADER = b"SQLite format 3\x00"
+APPLICATION_ID = 0x67616531  # "gae1" in the header's application id field
+
+
+class StorageError(RuntimeError):
+    """The storage cannot be used; the message is one line for the user (the CLI exits 2)."""
+
+
+class StorageInUseError(StorageError):
     """Another process (another gae-emu on the same storage folder) holds the database."""
+
+
+class StorageUnusableError(StorageError):
+    """The storage folder or database file cannot be used as it is (read-only, damaged, empty):
+    refused at start, and nothing in it is changed."""
+
+
+class StorageFullError(StorageError):
+    """The disk (or the database's size limit) is full: this write was rolled back, nothing is lost,
+    and writes work again once there is space. Front doors answer with their transient error."""
 
 
 class Storage:
@@ -48,8 +70,13 @@ class Storage:
         self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=LOCK_TIMEOUT,
-                               cached_statements=512)  # one connection runs every service's statements
+        new = not os.path.exists(self.path)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=LOCK_TIMEOUT,
+                                   cached_statements=512)  # one connection runs every service's statements
+        except sqlite3.Error as exc:
+            raise StorageUnusableError(_read_only_message(self.path) if _is_read_only(exc) or not _writable(self.path)
+                                       else f"{self.path}: cannot open: {exc}") from None
         try:
             # Every commit writes each page it changed to the WAL: small pages make the one-row
             # commits of task adds cheap (this applies to a new database only).
@@ -61,21 +88,52 @@ class Storage:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("BEGIN IMMEDIATE")  # take the file lock now, not at the first write
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
+            if new:
+                # Put SQLite's header in the file now (writes sit in the WAL until a checkpoint), so a
+                # 0-byte file is never a database of ours and can be refused as an empty file.
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._check(conn)
+        except sqlite3.Error as exc:
             conn.close()
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StorageInUseError(
                     f"{self.path} is in use by another process (another gae-emu on the same --storage-path?)"
                 ) from None
-            raise
+            if _is_read_only(exc) or not _writable(self.path):
+                raise StorageUnusableError(_read_only_message(self.path)) from None
+            raise StorageUnusableError(_damaged_message(self.path, str(exc))) from None
         return conn
+
+    def _check(self, conn: sqlite3.Connection) -> None:
+        """SQLite's own check of a database being opened, cheap enough for every start: the schema
+        is read (a damaged header or schema fails here) and, below QUICK_CHECK_MAX_BYTES, every page
+        is verified with `PRAGMA quick_check` (tens of milliseconds for tens of megabytes)."""
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            return
+        if size <= QUICK_CHECK_MAX_BYTES:
+            result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if result != "ok":
+                raise sqlite3.DatabaseError(result)
 
     @classmethod
     def in_directory(cls, directory: Union[str, Path], clear: bool = False) -> "Storage":
-        """Open (creating with mode 0700) the database of an app's storage directory."""
+        """Open (creating with mode 0700) the database of an app's storage directory.
+
+        StorageUnusableError, with nothing changed, for a folder that cannot be created or written,
+        a file that is not a SQLite database or is damaged, and a 0-byte file (SQLite would quietly
+        treat it as an empty datastore)."""
         directory = Path(directory)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnusableError(f"cannot create the storage folder {directory}: {exc.strerror or exc}") from None
         db_path = directory / DATABASE_FILENAME
+        if not clear:
+            _refuse_unusable_file(db_path)
         if clear:
             if db_path.exists():
                 cls(db_path).close()  # StorageInUseError rather than pull the files from under its owner
@@ -100,7 +158,8 @@ class Storage:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE); nested calls on one thread join the outer one."""
+        """A write transaction (BEGIN IMMEDIATE); nested calls on one thread join the outer one.
+        A full disk rolls the whole transaction back and raises StorageFullError."""
         with self._lock:
             conn = self._conn
             if self.in_transaction():
@@ -110,19 +169,21 @@ class Storage:
                 finally:
                     self._local.depth -= 1
                 return
-            conn.execute("BEGIN IMMEDIATE")
+            with _full_disk_as_error():
+                conn.execute("BEGIN IMMEDIATE")
             self._local.depth = 1
             self._local.after_commit = []
             try:
-                yield conn
+                with _full_disk_as_error():
+                    yield conn
+                    self._local.depth = 0
+                    conn.execute("COMMIT")
             except BaseException:
                 self._local.depth = 0
                 self._local.after_commit = []
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (e.g. on SQLITE_FULL)
+                    conn.execute("ROLLBACK")
                 raise
-            else:
-                self._local.depth = 0
-                conn.execute("COMMIT")
         callbacks, self._local.after_commit = self._local.after_commit, []
         for callback in callbacks:
             callback()
@@ -132,7 +193,7 @@ class Storage:
         one, else a single row as one statement on its own (SQLite commits a lone statement
         atomically: one call instead of BEGIN, statement, COMMIT), else in a new transaction."""
         if len(rows) == 1 and not self.in_transaction():
-            with self._lock:
+            with self._lock, _full_disk_as_error():
                 self._conn.execute(sql, rows[0])
             return
         with self.transaction() as conn:
@@ -163,3 +224,70 @@ class Storage:
                 self._conn.close()
             except sqlite3.Error:
                 pass
+
+
+def full_disk_as(error: Callable[[str], Exception]) -> Callable[[F], F]:
+    """Decorate a service method so a full disk raises the service's own transient error (task
+    queue TransientError, datastore Timeout): the caller sees the API's retryable error."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except StorageFullError as exc:
+                raise error(str(exc)) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+@contextmanager
+def _full_disk_as_error() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == 13 or "database or disk is full" in str(exc):  # SQLITE_FULL
+            raise StorageFullError(f"the disk holding the storage is full ({exc}); nothing was written") from None
+        raise
+
+
+def _writable(path: str) -> bool:
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.access(folder, os.W_OK) and (not os.path.exists(path) or os.access(path, os.W_OK))
+
+
+def _is_read_only(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in (8, 14) or "readonly" in str(exc)  # SQLITE_READONLY, CANTOPEN
+
+
+def _read_only_message(path: str) -> str:
+    return (f"{path}: the storage folder or database file is read-only; gae-emu must write there "
+            "(choose another --storage-path, or make it writable)")
+
+
+def _damaged_message(path: str, detail: str) -> str:
+    return (f"{path}: the database is damaged or not a gae-emu database ({detail}); it was left as it is: "
+            "move it away (keeping a copy) or start with --clear-datastore")
+
+
+def _refuse_unusable_file(db_path: Path) -> None:
+    """Refuse, before SQLite opens it, a file it would misread: a 0-byte file (unless its WAL holds
+    the data, as after a crash before the first checkpoint) or one without SQLite's header."""
+    try:
+        with open(db_path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageUnusableError(f"{db_path}: cannot read: {exc.strerror or exc}") from None
+    if not header:
+        wal = Path(str(db_path) + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            return
+        raise StorageUnusableError(
+            f"{db_path} is an empty (0-byte) file, not a gae-emu database; it was left as it is: remove it "
+            "or start with --clear-datastore")
+    if header != SQLITE_HEADER:
+        raise StorageUnusableError(_damaged_message(str(db_path), "no SQLite header"))

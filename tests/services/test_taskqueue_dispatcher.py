@@ -153,3 +153,46 @@ def test_claims_are_spaced_by_claim_gap_while_tasks_stream_in(svc, run):
         time.sleep(0.001)
     assert d.wait_until_idle(10)
     assert sum(claims) == 100 and len(claims) < 50  # several adds per claim, not one each
+
+
+def test_a_full_disk_pauses_dispatch_and_loses_no_outcome(svc, run, caplog, monkeypatch):
+    """While outcomes cannot be written (the storage raises StorageFullError, injected here; the
+    end-to-end run on a real full file system is in tests/integration/test_full_disk.py), they stay
+    in memory, the pause is logged once, and every task is acknowledged once space is back."""
+    import logging
+
+    from gae_emu.storage import StorageFullError
+
+    names = svc.add([NewTask() for _ in range(50)])
+    real = svc.complete_and_claim
+    full = threading.Event()
+    full.set()
+
+    def complete_and_claim(done, now, room):
+        if full.is_set() and done:
+            raise StorageFullError("the disk holding the storage is full (injected)")
+        return real(done, now, room)
+
+    monkeypatch.setattr(svc, "complete_and_claim", complete_and_claim)
+    seen = []
+    lock = threading.Lock()
+
+    def execute(record):
+        with lock:
+            seen.append(record.name)
+        return 200
+
+    with caplog.at_level(logging.WARNING, logger="gae_emu.taskqueue"):
+        d = run(execute, idle_recheck=0.05)
+        deadline = time.monotonic() + 10
+        while len(seen) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert len(svc.list_tasks("default")) == 50, "nothing is acknowledged while the disk is full"
+        full.clear()
+        assert d.wait_until_idle(10)
+    assert svc.list_tasks("default") == []
+    assert set(seen) == set(names)
+    paused = [r for r in caplog.records if "paused" in r.getMessage()]
+    assert len(paused) == 1 and "full" in paused[0].getMessage()
+    assert any("resumed" in r.getMessage() for r in caplog.records)

@@ -17,11 +17,11 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from gae_emu.services.datastore import codec, indexes, metadata, query as query_module
 from gae_emu.services.datastore.entities import Entity, with_user_ids
-from gae_emu.services.datastore.errors import BadArgumentError, BadRequestError, TransactionFailedError
+from gae_emu.services.datastore.errors import BadArgumentError, BadRequestError, Timeout, TransactionFailedError
 from gae_emu.services.datastore.keys import Key
 from gae_emu.services.datastore.query import Query, QueryResult
 from gae_emu.services.datastore.transactions import Transaction, TransactionState
-from gae_emu.storage import Storage
+from gae_emu.storage import Storage, full_disk_as
 
 log = logging.getLogger(__name__)
 MAX_ID_BATCH_SIZE = 1000 * 1000 * 1000  # datastore_rpc._MAX_ID_BATCH_SIZE
@@ -78,6 +78,7 @@ class DatastoreService:
                         "INSERT INTO datastore_ids (app, next_id) VALUES (?, ?) ON CONFLICT (app) "
                         "DO UPDATE SET next_id = max(next_id, excluded.next_id)", (key.app(), id_or_name + 1))
 
+    @full_disk_as(Timeout)
     def allocate_ids(self, key_prefix: Key, size: int) -> Tuple[int, int]:
         """Reserve `size` ids (never handed out again); returns the inclusive range (start, end)."""
         if size < 1:
@@ -178,6 +179,7 @@ class DatastoreService:
                                  _row_key(key)).fetchone() for key in keys]
         return [codec.decode_entity(key, row[0]) if row else None for key, row in zip(keys, rows)]
 
+    @full_disk_as(Timeout)
     def put(self, entities: Sequence[Entity], txn: Optional[Transaction] = None) -> List[Key]:
         """Store entities; incomplete keys get fresh ids (also inside a transaction)."""
         for entity in entities:
@@ -196,6 +198,7 @@ class DatastoreService:
             self._apply(conn, [(e.key, e) for e in stored])
         return keys
 
+    @full_disk_as(Timeout)
     def delete(self, keys: Sequence[Key], txn: Optional[Transaction] = None) -> None:
         for key in keys:
             if not key.has_id_or_name():
@@ -238,6 +241,7 @@ class DatastoreService:
             raise BadRequestError("Transaction %d not found (already committed or rolled back)." % handle)
         return txn
 
+    @full_disk_as(Timeout)
     def commit(self, txn: Transaction) -> None:
         """Apply `txn` or raise TransactionFailedError; `on_commit` hooks share its SQLite transaction."""
         txn.check_active()

@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from gae_emu.storage import StorageFullError
+
 from .models import TaskRecord
 
 log = logging.getLogger("gae_emu.taskqueue")
@@ -236,14 +238,23 @@ class Dispatcher:
             self._cond.notify()
 
     def _schedule(self) -> None:
+        disk_full = False
         while True:
             try:
                 if self._cycle():
                     return
+                if disk_full:
+                    disk_full = False
+                    log.warning("Task dispatcher: the disk has space again; dispatching resumed")
+                continue
+            except StorageFullError as exc:  # said once; outcomes stay in memory and are retried
+                if not disk_full:
+                    log.error("Task dispatcher paused: %s (it resumes when there is space)", exc)
+                disk_full = True
             except Exception:  # keep dispatching whatever one cycle hit (e.g. a locked database)
                 log.exception("Task dispatcher cycle failed")
-                with self._cond:
-                    self._cond.wait(self.idle_recheck)
+            with self._cond:
+                self._cond.wait(self.idle_recheck)
 
     def _cycle(self) -> bool:
         """One round: time out, commit outcomes and claim, then sleep. True when stopping."""
@@ -265,14 +276,20 @@ class Dispatcher:
             backlog = len(self._pending)
         claimed: List[TaskRecord] = []
         next_eta: Optional[float] = None
-        if self._paused:
-            if done:
-                self.service.complete(done, now)
-        else:
-            room = self.max_workers * 4 - backlog
-            if done or room > 0:
-                claimed = self.service.complete_and_claim(done, now, max(room, 0))
-                self._last_claim = time.monotonic()
+        try:
+            if self._paused:
+                if done:
+                    self.service.complete(done, now)
+            else:
+                room = self.max_workers * 4 - backlog
+                if done or room > 0:
+                    claimed = self.service.complete_and_claim(done, now, max(room, 0))
+                    self._last_claim = time.monotonic()
+        except StorageFullError:
+            with self._cond:  # the outcomes were not written: keep them for the next cycle
+                self._done[:0] = done
+            raise
+        if not self._paused:
             if claimed:
                 with self._cond:
                     self._pending.extend(self._job(r) for r in claimed)

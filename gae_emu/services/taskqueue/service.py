@@ -21,7 +21,7 @@ from typing import Any, Callable, ContextManager, Dict, Iterable, List, Optional
 import sqlite3
 
 from gae_emu.config.models import QueueConfig, QueueDef
-from gae_emu.storage import Storage
+from gae_emu.storage import Storage, full_disk_as
 
 from . import errors, store, validate
 from .ratelimit import TokenBuckets
@@ -110,6 +110,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
 
     # -- adding -----------------------------------------------------------------------------------
 
+    @full_disk_as(errors.TransientError)
     def add_results(
         self, tasks: Sequence[NewTask], *, conn: Optional[sqlite3.Connection] = None, all_or_nothing: bool = False
     ) -> List[AddResult]:
@@ -221,6 +222,7 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
 
     # -- deleting ---------------------------------------------------------------------------------
 
+    @full_disk_as(errors.TransientError)
     def delete(self, queue: str, names: Sequence[str]) -> List[Optional[errors.TaskQueueError]]:
         """Delete tasks by name, leaving tombstones. Per name: None (deleted), UnknownTaskError or
         TombstonedTaskError (which the client reports as was_deleted=False)."""
