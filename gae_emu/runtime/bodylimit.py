@@ -4,7 +4,7 @@ Production refuses request bodies over 32 MB ("Upload limited to 32 megabytes.",
 applies the same cap on every port: app requests, `/_ah/*` (the deferred handler, login, console),
 the admin port and the API server, so a large body is never read into memory. Blob uploads
 (`/_ah/upload/...`) are exempt: their session sets its own limits. A body declared too large is refused
-before it is read, with `Connection: close`, and the server stops reading the rest at once; a chunked body
+before it is read, with `Connection: close`, so the server does not read the rest; a chunked body
 is read up to the cap and refused the same way when it goes past it.
 
 Imports: the standard library only.
@@ -12,7 +12,6 @@ Imports: the standard library only.
 from __future__ import annotations
 
 import io
-import socket
 from typing import Callable, Iterable
 
 MAX_BODY = 32 * 1024 * 1024
@@ -21,14 +20,8 @@ TOO_LARGE = b"Upload limited to 32 megabytes."
 
 
 def _refuse(environ: dict, start_response: Callable, status: str, body: bytes) -> Iterable[bytes]:
-    # werkzeug's server drains an unread body after answering (up to 10 GB, blocking on a slow client):
-    # stop reading from this connection instead, so it closes as soon as the answer is written.
-    sock = environ.get("werkzeug.socket")
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass
+    # `Connection: close` makes the server end the connection after the answer instead of reading
+    # (draining) the body it was not given.
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
                             ("Connection", "close")])
     return [body]
