@@ -150,6 +150,8 @@ def edit_entity(ctx: Context, key: str) -> Dict[str, Any]:
     values, types = body.get("properties") or {}, body.get("types") or {}
     if not isinstance(values, dict) or not isinstance(types, dict):
         raise BadRequest("properties and types must be JSON objects.")
+    if not all(isinstance(t, str) for t in types.values()):
+        raise BadRequest("types must map property names to type names (strings).")
     return ds.entity_dict(ds.edit_entity(key, values, types))
 
 

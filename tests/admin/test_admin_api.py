@@ -188,3 +188,18 @@ def test_same_api_under_ah_admin_on_the_admin_port(paused, admin):
 def test_unknown_api_path_is_a_json_404(admin):
     response = admin.get("/api/nothing")
     assert response.status == 404 and response.json()["status"] == 404
+
+
+@pytest.mark.parametrize("query", ["offset=nan", "offset=inf", "limit=1e400", f"offset={2 ** 64}", "limit=-0x1", "offset=%00"])
+def test_malformed_numbers_are_400_with_a_json_error(admin, query):
+    response = admin.get(f"/api/queues/default/tasks?{query}")
+    assert response.status == 400 and "must be an integer" in response.json()["error"], response.text
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"timeout": NaN}', b'{"timeout": "\\ud800"}',
+                                  b'{"timeout": Infinity}', b"\xff\xfe", b'{"timeout": [1]}'])
+def test_malformed_json_bodies_are_400_with_a_json_error(admin, body):
+    response = admin.post("/api/run-due", data=body, headers={"X-Requested-With": "test",
+                                                              "Content-Type": "application/json"})
+    assert response.status == 400, response.text
+    assert response.json()["status"] == 400

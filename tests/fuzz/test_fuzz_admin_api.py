@@ -95,3 +95,13 @@ def test_admin_api_answers_malformed_requests_with_json_errors(console, counted)
         testbed.services.taskqueue  # the services stay installed and usable
 
     check()
+
+
+@pytest.mark.parametrize("body", [{"properties": {"a": 1}, "types": {"a": ["int"]}},  # found by this suite: was a 500
+                                  {"properties": {"a": 1}, "types": {"a": {"t": 1}}},
+                                  {"properties": [1]}, {"properties": {"a": [1]}}])
+def test_edit_entity_refuses_malformed_bodies(console, body):
+    client, key, _ = console
+    response = client.post(f"/api/datastore/entity/{key}", data=json.dumps(body), headers=API_HEADERS,
+                           content_type="application/json")
+    assert response.status_code == 400 and "error" in json.loads(response.data), response.data
