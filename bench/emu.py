@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 BANNER = re.compile(r"^gae-emu: service (?P<service>\S+) at (?P<url>http://\S+)$", re.M)
+ADMIN_BANNER = re.compile(r"^gae-emu: admin console at (?P<url>http://\S+)$", re.M)
 BENCH_APP = Path(__file__).resolve().parent / "app"
 
 
@@ -42,7 +43,7 @@ class Server:
         self.log_path = Path(self.tmp) / "server.log"
         self.command = list(prefix) + list(command or gae_emu_command()) + [
             "dev", str(app), "--port", "0", "--admin-port", "0", "--storage-path", str(Path(self.tmp) / "storage"),
-            "--clear-datastore", *args]
+            "--clear-datastore", "--tasks-port", "0", *args]
         self.started = time.perf_counter()
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT,
@@ -54,7 +55,9 @@ class Server:
         while time.monotonic() < deadline:
             text = self.log_path.read_text(errors="replace")
             match = BANNER.search(text)
-            if match:
+            admin = ADMIN_BANNER.search(text)
+            if match and admin:
+                self.admin_url = admin.group("url")
                 return match.group("url")
             if self.process.poll() is not None:
                 break
@@ -85,11 +88,16 @@ class Server:
         with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
             return json.loads(resp.read())
 
-    def memory_kb(self) -> Dict[str, Optional[int]]:
-        """VmRSS and VmHWM (peak RSS) of the server process (Linux; None elsewhere)."""
+    def instance_pids(self) -> Dict[str, int]:
+        """service -> pid of its instance process (python3 services), from the admin JSON API."""
+        with urllib.request.urlopen(self.admin_url + "/api/instances", timeout=30) as resp:
+            return {i["service"]: i["pid"] for i in json.loads(resp.read())["instances"] if i["pid"]}
+
+    def memory_kb(self, pid: Optional[int] = None) -> Dict[str, Optional[int]]:
+        """VmRSS and VmHWM (peak RSS) of the server process, or of `pid` (Linux; None elsewhere)."""
         result: Dict[str, Optional[int]] = {"VmRSS": None, "VmHWM": None}
         try:
-            with open(f"/proc/{self.process.pid}/status") as f:
+            with open(f"/proc/{pid or self.process.pid}/status") as f:
                 for line in f:
                     key = line.split(":", 1)[0]
                     if key in result:

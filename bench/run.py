@@ -21,6 +21,9 @@ What is measured (issue 6, plus issue 3's dispatch figures), each through the re
    started and stopped here, prefetch 64); ratios gae-emu / peer.
 7. issue 3: dispatch throughput (N tasks all due at one eta, eta to last run) and eta precision
    of countdown tasks (run time minus eta: p50/p99/max).
+8. issue 13, rows P1-P6: the python3 path (bench/python3_path.py): an app on Google's library in
+   its instance process, every defer an RPC to the API server; skipped with a note when the
+   library is not installed (`--skip-python3` skips it too).
 
 Every loop is bounded in count and time; all traffic is loopback; every process started here is
 stopped here. Machines are shared and noisy: compare the ratios, not the absolute numbers.
@@ -462,7 +465,7 @@ def details(g: Dict[str, Any], peers: Dict[str, Any]) -> str:
 
 
 def write_results(path: Path, table: str, g: Dict[str, Any], peers: Dict[str, Any], args: argparse.Namespace,
-                  started: datetime.datetime, elapsed: float, profile_text: str = "") -> None:
+                  started: datetime.datetime, elapsed: float, profile_text: str = "", extra: str = "") -> None:
     vers = versions(peers)
     body = [
         "# gae-emu benchmark results",
@@ -479,7 +482,7 @@ def write_results(path: Path, table: str, g: Dict[str, Any], peers: Dict[str, An
         "",
         table,
         "",
-        details(g, peers),
+        details(g, peers) + extra,
         "",
     ]
     if profile_text:
@@ -500,6 +503,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=120.0, help="bound on any one wait, s")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-peers", action="store_true", help="measure gae-emu only")
+    parser.add_argument("--skip-python3", action="store_true", help="skip the python3 path (rows P1-P6)")
+    parser.add_argument("--rpc-calls", type=int, default=500, help="library RPC round trips timed per kind")
     parser.add_argument("--profile", action="store_true", help="also profile the drain path (py-spy, else cProfile)")
     parser.add_argument("--quick", action="store_true", help="N=1000, 1 repeat, 40 tries, 10k backlog: a smoke run")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "RESULTS.md")
@@ -507,6 +512,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args.argv = list(argv if argv is not None else sys.argv[1:])
     if args.quick:
         args.n, args.repeat, args.tries, args.backlog, args.eta_tasks, args.startup_tries = 1000, 1, 40, 10_000, 50, 1
+        args.rpc_calls = 100
     return args
 
 
@@ -526,14 +532,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from bench.profile_drain import profile_drain
 
         profile_text = profile_drain(n=max(4 * args.n, 5000), timeout=args.timeout)
-    table = render(build_rows(g, peers, ceil, args))
+    rows = build_rows(g, peers, ceil, args)
+    p3: Optional[Dict[str, Any]] = None
+    from bench import python3_path
+
+    why_not = "skipped (--skip-python3)" if args.skip_python3 else python3_path.available()
+    if why_not is None:
+        say("gae-emu python3 path: drain, latency, RPC round trips, start-up, backlog")
+        p3 = python3_path.measure(args, drain, latency)
+        rows += python3_path.rows(p3, peers, args, sys.modules[__name__])
+    else:
+        rows.append([f"P1-P6. python3 path: {why_not}", "", "", "", "", "", ""])
+    table = render(rows)
+    extra = "\n" + python3_path.details(p3, sys.modules[__name__]) if p3 else ""
     print(table)
     print()
-    print(details(g, peers))
+    print(details(g, peers) + extra)
     if profile_text:
         print()
         print(profile_text)
-    write_results(args.output, table, g, peers, args, started, time.monotonic() - t0, profile_text)
+    write_results(args.output, table, g, peers, args, started, time.monotonic() - t0, profile_text, extra)
     say(f"wrote {args.output}")
     return 0
 

@@ -3,14 +3,15 @@ API server), no-op tasks counted in memory, and library round trips timed inside
 
 Endpoints (GET, JSON) as the classic bench app's (bench/app/gae_emu_bench_app.py): /reset,
 /defer?n=&base=, /wait?count=&timeout=, /check?base=&n=, /latency?id=&timeout=, plus
-/rpc?kind=memcache|ndb&n= (per-call seconds of a memcache get, or an ndb put then get).
+/rpc?kind=memcache|ndb&n= (per-call seconds of a memcache get, or an ndb put then get), and
+/backlog?n=&countdown= (far-future tasks, 100 per BulkAdd).
 """
 import json
 import threading
 import time
 from urllib.parse import parse_qs
 
-from google.appengine.api import memcache, wrap_wsgi_app
+from google.appengine.api import memcache, taskqueue, wrap_wsgi_app
 from google.appengine.ext import deferred, ndb
 
 _cond = threading.Condition()
@@ -102,7 +103,20 @@ def _rpc(q):
     return {"seconds": seconds}
 
 
-ROUTES = {"/reset": _reset, "/defer": _defer, "/wait": _wait, "/check": _check, "/latency": _latency, "/rpc": _rpc}
+def _backlog(q):
+    """n far-future tasks, 100 per BulkAdd call (the scale test's backlog; never run in the bench)."""
+    n, countdown = int(q.get("n", 10000)), float(q.get("countdown", 7 * 86400))
+    base = int(q.get("base", -10 ** 9))
+    queue = taskqueue.Queue("default")
+    start = time.time()
+    for chunk in range(0, n, 100):
+        queue.add([taskqueue.Task(payload=deferred.serialize(noop, base - i), url="/_ah/queue/deferred",
+                                  countdown=countdown, headers={"Content-Type": "application/octet-stream"})
+                   for i in range(chunk, min(chunk + 100, n))])
+    return {"n": n, "seconds": time.time() - start}
+
+
+ROUTES = {"/backlog": _backlog, "/reset": _reset, "/defer": _defer, "/wait": _wait, "/check": _check, "/latency": _latency, "/rpc": _rpc}
 
 
 def wsgi(environ, start_response):
