@@ -134,7 +134,8 @@ class Emulator:
         self.datastore_server: Optional["DatastoreServer"] = None
         self.cron_runner: Optional[CronRunner] = None
         self.cloud_tasks: Optional["CloudTasksServer"] = None
-        self._execute_task: Optional[Callable[[Any], int]] = None  # the dispatcher's delivery, once built
+        self._app_engine_delivery: Optional[Callable[[Any], int]] = None  # App Engine targets' delivery, once built
+        self._keys_server: Optional[ServerSet] = None  # the public keys of Cloud Tasks' OIDC tokens
         self.instances: Dict[str, Instance] = {}
         self._watcher: Optional[SourceWatcher] = None
         self.check_entrypoints()
@@ -172,9 +173,12 @@ class Emulator:
                 router.instance = self.instances[app.service] = self._instance(app, identity, router)
             self.routers[app.service] = router
         apiproxy.install(self.services)
-        delivery = self._execute_task = TaskDelivery(self.routers, self.default_service, hostnames, self.dispatch.route)
+        delivery = self._app_engine_delivery = TaskDelivery(self.routers, self.default_service, hostnames,
+                                                            self.dispatch.route)
+        # With the Cloud Tasks API, HTTP-target tasks exist too: it sends those itself.
+        execute = self.cloud_tasks.execute if self.cloud_tasks is not None else delivery
         self.dispatcher = Dispatcher(
-            self.services.taskqueue, delivery, max_workers=self.options.task_workers, deadline=self.options.task_deadline,
+            self.services.taskqueue, execute, max_workers=self.options.task_workers, deadline=self.options.task_deadline,
             stall_after=1.0,
         )
         self.dispatcher.paused = not self.options.enable_task_running
@@ -191,6 +195,8 @@ class Emulator:
             self.datastore_server.start()
         if self.cloud_tasks is not None:
             self.cloud_tasks.start()
+        if self._keys_server is not None:
+            self._keys_server.start()
         for instance in self.instances.values():
             instance.start()
         self._preload_classic_scripts()  # before the dispatcher: queued tasks may name their modules
@@ -218,6 +224,8 @@ class Emulator:
             self.datastore_server.stop()
         if self.cloud_tasks is not None:
             self.cloud_tasks.stop()
+        if self._keys_server is not None:
+            self._keys_server.stop()
         if self.services is not None:
             apiproxy.uninstall(self.services)
             self.services.storage.close()
@@ -372,24 +380,34 @@ class Emulator:
         from gae_emu.runtime.server import PortInUseError
 
         try:
-            server = CloudTasksServer(self.services.taskqueue, self.default_app.application, self._run_task,
+            server = CloudTasksServer(self.services.taskqueue, self.default_app.application, self._deliver_app_engine,
                                       location=self.options.tasks_location, host=self.options.host,
-                                      port=self.options.tasks_port, hostnames=hostnames)
+                                      port=self.options.tasks_port, hostnames=hostnames,
+                                      deadline=self.options.task_deadline)
         except GrpcPortInUseError as exc:
             raise PortInUseError(f"{exc}; choose another with --tasks-port") from None
-        log.info("Cloud Tasks API at %s", server.address)
+        self._keys_server = ServerSet()
+        self._keys_server.bind("cloud-tasks-keys", self.options.host, 0,
+                               local_hosts_only(server.keys_app, self.options.allowed_hosts))
+        log.info("Cloud Tasks API at %s; OIDC token keys at %s", server.address, self._keys_url("/jwks"))
         return server
 
-    def _run_task(self, record: Any) -> int:
-        """RunTask's delivery: the dispatcher's, bound late (the routers come after the port)."""
-        assert self._execute_task is not None
-        return self._execute_task(record)
+    def _deliver_app_engine(self, record: Any) -> int:
+        """App Engine targets' delivery, bound late (the routers come after the Cloud Tasks port)."""
+        assert self._app_engine_delivery is not None
+        return self._app_engine_delivery(record)
+
+    def _keys_url(self, path: str) -> str:
+        assert self._keys_server is not None
+        return self._keys_server.listeners[0].url.rstrip("/") + path
 
     def exports(self) -> Dict[str, str]:
         """Variables that point Google's client libraries at this emulator (every instance gets them)."""
         found: Dict[str, str] = {}
         if self.cloud_tasks is not None:
             found["CLOUD_TASKS_EMULATOR_HOST"] = self.cloud_tasks.address
+            found["CLOUD_TASKS_EMULATOR_JWKS_URL"] = self._keys_url("/jwks")
+            found["CLOUD_TASKS_EMULATOR_CERTS_URL"] = self._keys_url("/certs")
         return found
 
     def _preload_classic_scripts(self) -> None:

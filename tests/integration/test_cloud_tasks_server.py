@@ -268,3 +268,112 @@ def test_queues_and_tasks_survive_a_restart(tmp_path):
         again = c.get_queue(name=queue.name)
         assert again.state == tasks_v2.Queue.State.PAUSED and again.rate_limits.max_dispatches_per_second == 7
         assert c.get_task(name=task.name).app_engine_http_request.relative_uri == "/task/kept"
+
+
+# -- HTTP targets ---------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """A local HTTP server outside the emulator (an HTTP target): records each request, answers
+    the statuses queued for its path, then 200."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        recorder = self
+        self.requests: List[Dict[str, Any]] = []
+        self.codes: Dict[str, List[int]] = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                recorder.requests.append({"method": self.command, "path": self.path, "at": time.time(),
+                                          "headers": {k.lower(): v for k, v in self.headers.items()},
+                                          "body": self.rfile.read(length)})
+                codes = recorder.codes.get(self.path.split("?")[0], [])
+                self.send_response(codes.pop(0) if codes else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = do_GET = do_PATCH = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def seen(self, path: str) -> List[Dict[str, Any]]:
+        return [r for r in self.requests if r["path"].split("?")[0] == path]
+
+
+@pytest.fixture
+def recorder():
+    rec = _Recorder()
+    yield rec
+    rec.server.shutdown()
+    rec.server.server_close()
+
+
+def test_http_target_gets_cloud_tasks_headers_and_a_verifiable_oidc_token(server, client, recorder):
+    from google.auth.transport.requests import Request
+    from google.oauth2 import id_token
+
+    queue = new_queue(client, retry_config=FAST_RETRY)
+    recorder.codes["/hook"] = [503]
+    account = "tasks-invoker@cloudtasks-test.iam.gserviceaccount.com"
+    task = client.create_task(parent=queue.name, task={"http_request": {
+        "url": f"{recorder.url}/hook?x=1", "http_method": tasks_v2.HttpMethod.PUT, "body": b'{"a": 1}',
+        "headers": {"Content-Type": "application/json", "X-Mine": "yes"},
+        "oidc_token": {"service_account_email": account, "audience": "https://my-service.example"}}})
+    first, second = wait_for(lambda: (lambda r: r if len(r) >= 2 else None)(recorder.seen("/hook")), what="two attempts")
+    task_id = task.name.rsplit("/", 1)[1]
+    for attempt in (first, second):
+        h = attempt["headers"]
+        assert attempt["method"] == "PUT" and attempt["body"] == b'{"a": 1}' and attempt["path"] == "/hook?x=1"
+        assert h["x-cloudtasks-queuename"] == queue.name.rsplit("/", 1)[1] and h["x-cloudtasks-taskname"] == task_id
+        assert h["user-agent"] == "Google-Cloud-Tasks" and h["content-type"] == "application/json" and h["x-mine"] == "yes"
+        claims = id_token.verify_token(h["authorization"].split(" ", 1)[1], Request(), audience="https://my-service.example",
+                                       certs_url=server.exports["CLOUD_TASKS_EMULATOR_CERTS_URL"])
+        assert claims["email"] == account and claims["iss"] == "https://accounts.google.com"
+        assert claims["email_verified"] is True and claims["exp"] > time.time()
+    assert float(first["headers"]["x-cloudtasks-tasketa"]) == pytest.approx(task.schedule_time.timestamp(), abs=1e-3)
+    assert first["headers"]["x-cloudtasks-taskretrycount"] == "0" and "x-cloudtasks-taskpreviousresponse" not in first["headers"]
+    h = second["headers"]
+    # Production: a 5xx is not counted as an execution for HTTP targets, and the reason is empty.
+    assert (h["x-cloudtasks-taskretrycount"], h["x-cloudtasks-taskexecutioncount"]) == ("1", "0")
+    assert h["x-cloudtasks-taskpreviousresponse"] == "503" and h["x-cloudtasks-taskretryreason"] == ""
+
+
+def test_oidc_audience_defaults_to_the_url_and_the_jwks_holds_the_key(server, client, recorder):
+    import base64
+    import urllib.request
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    url = f"{recorder.url}/plain"
+    client.create_task(parent=f"{PARENT}/queues/default", task={"http_request": {
+        "url": url, "oidc_token": {"service_account_email": "sa@cloudtasks-test.iam.gserviceaccount.com"}}})
+    [seen] = wait_for(lambda: recorder.seen("/plain"), what="the request")
+    token = seen["headers"]["authorization"].split(" ", 1)[1]
+    header, payload, signature = token.split(".")
+
+    def b64(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    assert json.loads(b64(payload))["aud"] == url
+    with urllib.request.urlopen(server.exports["CLOUD_TASKS_EMULATOR_JWKS_URL"]) as resp:
+        [key] = [k for k in json.load(resp)["keys"] if k["kid"] == json.loads(b64(header))["kid"]]
+    public = rsa.RSAPublicNumbers(int.from_bytes(b64(key["e"]), "big"), int.from_bytes(b64(key["n"]), "big")).public_key()
+    public.verify(b64(signature), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())  # raises if forged
+
+
+def test_oauth_token_is_an_opaque_bearer_token(server, client, recorder):
+    client.create_task(parent=f"{PARENT}/queues/default", task={"http_request": {
+        "url": f"{recorder.url}/oauth", "http_method": tasks_v2.HttpMethod.GET,
+        "oauth_token": {"service_account_email": "sa@cloudtasks-test.iam.gserviceaccount.com"}}})
+    [seen] = wait_for(lambda: recorder.seen("/oauth"), what="the request")
+    assert seen["method"] == "GET" and seen["headers"]["authorization"].startswith("Bearer ya29.")

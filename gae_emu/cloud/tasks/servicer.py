@@ -61,7 +61,6 @@ class CloudTasksServicer:
         self.names = names
         self.execute = execute
         self.hostnames = hostnames
-        self.http_unsupported = True
 
     def handler(self) -> grpc.GenericRpcHandler:
         c = cloudtasks
@@ -198,8 +197,6 @@ class CloudTasksServicer:
     @grpc_errors
     def create_task(self, request: Any, context: Any) -> Any:
         queue = self._queue(request.parent)
-        if request.task.HasField("http_request") and self.http_unsupported:
-            raise CloudTasksError(grpc.StatusCode.UNIMPLEMENTED, "HTTP targets are not served by this emulator yet.")
         record = self.service.add_one(convert.task_from_pb(request.task, queue, self.names))
         return self._task_pb(record, request.response_view)
 

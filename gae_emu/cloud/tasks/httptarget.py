@@ -1,0 +1,82 @@
+"""`HttpTargetDelivery`: sends a Cloud Tasks HTTP-target task to its URL (a service of the
+emulator or any other server) and returns the HTTP status, as the dispatcher's `execute` does for
+App Engine targets.
+
+The request is the task's method, URL, body and headers (its stored `User-Agent: Google-Cloud-Tasks`
+included), plus production's `X-CloudTasks-QueueName`, `-TaskName`, `-TaskRetryCount`,
+`-TaskExecutionCount`, `-TaskETA`, and on retries `-TaskPreviousResponse` (504 after an attempt
+that got no answer) and an empty `-TaskRetryReason`; with an OIDC or OAuth service account, an
+`Authorization: Bearer` token (`oidc.TokenIssuer`). Sent with http.client: redirects are not
+followed (production counts them as failures), no proxy is used and no Content-Type is added.
+
+Imports: the standard library, `gae_emu.services.taskqueue.models`, this package's `oidc`.
+"""
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import urllib.parse
+from typing import List, Optional, Tuple
+
+from gae_emu.services.taskqueue.models import TaskRecord
+
+from .oidc import TokenIssuer
+
+log = logging.getLogger("gae_emu.cloud.tasks")
+
+NO_ANSWER_STATUS = 504  # what production reports as the previous response after a deadline
+DEFAULT_DEADLINE = 600.0
+
+
+class HttpTargetDelivery:
+    def __init__(self, issuer: TokenIssuer, deadline: float = DEFAULT_DEADLINE) -> None:
+        self.issuer = issuer
+        self.deadline = deadline
+
+    def headers_for(self, task: TaskRecord) -> List[Tuple[str, str]]:
+        headers = [(k, v) for k, v in task.headers if not k.lower().startswith("x-cloudtasks-")]
+        headers += [
+            ("X-CloudTasks-QueueName", task.queue),
+            ("X-CloudTasks-TaskName", task.name),
+            ("X-CloudTasks-TaskRetryCount", str(task.retry_count)),
+            ("X-CloudTasks-TaskExecutionCount", str(task.execution_count)),
+            ("X-CloudTasks-TaskETA", f"{task.eta:.6f}"),
+        ]
+        if task.retry_count and task.last_response is not None:
+            headers.append(("X-CloudTasks-TaskPreviousResponse", str(task.last_response or NO_ANSWER_STATUS)))
+            headers.append(("X-CloudTasks-TaskRetryReason", ""))
+        token = self._token(task)
+        if token is not None:
+            headers.append(("Authorization", f"Bearer {token}"))
+        return headers
+
+    def _token(self, task: TaskRecord) -> Optional[str]:
+        http = task.http
+        if http is None:
+            return None
+        if http.oidc_email:
+            return self.issuer.id_token(http.oidc_email, http.oidc_audience or task.url)
+        if http.oauth_email:
+            return self.issuer.access_token(http.oauth_email, http.oauth_scope)
+        return None
+
+    def __call__(self, task: TaskRecord) -> int:
+        url = urllib.parse.urlsplit(task.url)
+        connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        timeout = min(task.dispatch_deadline or self.deadline, self.deadline)
+        connection = connection_class(url.hostname or "", url.port, timeout=timeout)
+        try:
+            # http.client adds Host and Content-Length only; Cloud Tasks sets no Content-Type itself.
+            connection.request(task.method, path, body=task.payload or None, headers=dict(self.headers_for(task)))
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        except (socket.timeout, TimeoutError):
+            return NO_ANSWER_STATUS
+        except (OSError, http.client.HTTPException) as exc:
+            log.warning("HTTP task %s of queue %s: %s %s failed: %s", task.name, task.queue, task.method, task.url, exc)
+            return 0
+        finally:
+            connection.close()
