@@ -331,3 +331,26 @@ def test_a_cursor_used_with_the_reversed_sort_starts_at_its_result(ds):
     assert [e["n"] for e in back.entities] == [2, 1]
     until = ds.run_query(Query(kind="N", orders=[Order("n", True)], end_cursor=first.cursor))
     assert [e["n"] for e in until.entities] == [5, 4, 3]
+
+
+def test_equality_prefilter_keeps_every_row_that_matches(ds):
+    """Rows are skipped undecoded when they cannot hold an equality filter's value; nothing that
+    matches in App Engine's value order may be skipped (a str equals its UTF-8 bytes; lists match once)."""
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, 6)
+    ds.put([
+        Entity.from_values(key("P", 1), {"v": "héllo", "tags": ["a", 'q"uote']}),
+        Entity.from_values(key("P", 2), {"v": "héllo".encode("utf-8"), "n": 5}),
+        Entity.from_values(key("P", 3), {"v": 5.0, "n": 5, "when": when}),
+        Entity.from_values(key("P", 4), {"other": "héllo", "v": key("P", 1)}),
+    ])
+
+    def ids(*filters):
+        return sorted(e.key.id() for e in ds.run_query(Query(kind="P", filters=filters)).entities)
+
+    assert ids(Filter("v", "=", "héllo")) == [1, 2]
+    assert ids(Filter("tags", "=", 'q"uote')) == [1]
+    assert ids(Filter("n", "=", 5)) == [2, 3]
+    assert ids(Filter("v", "=", 5)) == []  # an integer never equals a double
+    assert ids(Filter("v", "in", (5.0, key("P", 1)))) == [3, 4]
+    assert ids(Filter("when", "=", when)) == [3]
+    assert ids(Filter("v", "=", None)) == []

@@ -14,7 +14,7 @@ import binascii
 import dataclasses
 import datetime
 import json
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from gae_emu.services.datastore.entities import (
     Entity, GeoPt, Property, UserValue, Value, datetime_to_usec, usec_to_datetime,
@@ -65,6 +65,25 @@ def decode_data(item: List[Any]) -> Any:
     if tag == "u":
         return UserValue(**payload)
     raise ValueError("unknown value tag %r" % (tag,))
+
+
+_FRAGMENT_TYPES = (type(None), bool, int, float, str, bytes, datetime.datetime, Key)
+
+
+def value_fragments(data: Any) -> Optional[List[str]]:
+    """Texts one of which the stored row of any entity holding a value equal to `data` (in App
+    Engine's value order) contains: what lets a query skip rows without decoding them. None when
+    no such texts can be given (points, users: their stored form holds more than what compares)."""
+    if not isinstance(data, _FRAGMENT_TYPES):
+        return None
+    forms = [data]
+    if isinstance(data, (str, bytes)):  # a str and its UTF-8 bytes are equal in value order
+        try:
+            forms.append(data.encode("utf-8") if isinstance(data, str) else data.decode("utf-8"))
+        except (UnicodeError, AttributeError):
+            pass
+    # A stored value is its encode_data pair followed by meaning and index flag: `["s","x",0,true]`.
+    return [json.dumps(encode_data(f), separators=(",", ":"), ensure_ascii=False)[:-1] + "," for f in forms]
 
 
 def path_to_json(path: Path) -> List[List[Any]]:

@@ -49,6 +49,25 @@ def _root_text(key: Key) -> str:
     return codec.path_text(key.path[:1])
 
 
+def _equality_fragments(query: Query) -> List[List[str]]:
+    """For each equality (or IN) filter on a property, the texts a matching row must contain one
+    of (`codec.value_fragments`); a superset test, the query still checks every row it decodes."""
+    out = []
+    for f in query_module.normalize_filters(query.filters):
+        if f.name == query_module.KEY_PROPERTY or f.op not in ("=", "in"):
+            continue
+        fragments: List[str] = []
+        for value in (f.value if f.op == "in" else (f.value,)):
+            found = codec.value_fragments(value)
+            if found is None:
+                break
+            fragments.extend(found)
+        else:
+            if fragments:
+                out.append(fragments)
+    return out
+
+
 class DatastoreService:
     """The emulated datastore of one app database."""
 
@@ -293,6 +312,9 @@ class DatastoreService:
         elif query.kind is not None:
             sql += " AND kind = ?"
             args.append(query.kind)
+        for fragments in _equality_fragments(query):  # skip rows that cannot match, undecoded
+            sql += " AND (" + " OR ".join(["instr(data, ?) > 0"] * len(fragments)) + ")"
+            args.extend(fragments)
         with self.storage.read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [codec.decode_entity(codec.key_from_row(app, ns, path), data) for app, ns, path, data in rows]
