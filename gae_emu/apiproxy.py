@@ -28,6 +28,7 @@ class Services:
     datastore: Any = None  # gae_emu.services.datastore.DatastoreService
     memcache: Any = None  # gae_emu.services.memcache.MemcacheService
     mail: Any = None  # gae_emu.services.mail.MailService
+    blobstore: Any = None  # gae_emu.services.blobstore.BlobstoreService
     # service name -> default hostname ("localhost:8080", "worker.localhost:8080"); filled by the runtime
     hostnames: Dict[str, str] = field(default_factory=dict)
     default_service: str = "default"

@@ -46,6 +46,7 @@ from gae_emu.runtime.requestlog import RequestLog
 from gae_emu.runtime.router import ServiceRouter
 from gae_emu.runtime.server import ServerSet, listen
 from gae_emu.runtime.tickets import LiveRequests
+from gae_emu.services.blobstore import BlobstoreService
 from gae_emu.services.cron.service import CronRunner, CronService
 from gae_emu.services.datastore import DatastoreService
 from gae_emu.services.datastore.indexpolicy import IndexPolicy
@@ -244,13 +245,15 @@ class Emulator:
             tombstone_ttl=self.options.tombstone_ttl,
             enforce_rates=self.options.enforce_queue_rates,
         )
+        datastore = DatastoreService(storage)
         return apiproxy.Services(
             app_id=self.default_app.app_id,
             storage=storage,
             taskqueue=taskqueue,
-            datastore=DatastoreService(storage),
+            datastore=datastore,
             memcache=MemcacheService(),
             mail=MailService(storage, self._smtp_relay()),
+            blobstore=BlobstoreService(storage, datastore, self.default_app.app_id),
             hostnames=hostnames,
             default_service=self.default_service,
         )

@@ -238,7 +238,7 @@ class EmulatorHandle:
         return datetime.datetime.fromisoformat(self._api("POST", "/cron/advance", {"seconds": seconds})["now"])
 
     def reset(self) -> None:
-        """Empty the datastore, the queues, the tombstones and the sent mail."""
+        """Empty the datastore, the queues, the tombstones, the sent mail and the blobs."""
         self._api("POST", "/reset")
 
     # -- mail ------------------------------------------------------------------------------------------
@@ -437,6 +437,7 @@ def services(app_root: Optional[Union[str, Path]] = None, app_id: str = "dev~tes
     from gae_emu import apiproxy
     from gae_emu.config.models import QueueConfig
     from gae_emu.config.queueyaml import QueueConfigWatcher
+    from gae_emu.services.blobstore import BlobstoreService
     from gae_emu.services.datastore import DatastoreService
     from gae_emu.services.memcache import MemcacheService
     from gae_emu.services.mail import MailService
@@ -449,13 +450,15 @@ def services(app_root: Optional[Union[str, Path]] = None, app_id: str = "dev~tes
         storage_path = tmp
     storage = Storage.in_directory(storage_path)
     queue_config = QueueConfigWatcher(Path(app_root)).current if app_root else (lambda: QueueConfig())
+    datastore = DatastoreService(storage)
     handle = apiproxy.Services(
         app_id=app_id,
         storage=storage,
         taskqueue=TaskQueueService(storage, queue_config, known_targets=lambda: ("default",), max_task_size=max_task_size),
-        datastore=DatastoreService(storage),
+        datastore=datastore,
         memcache=MemcacheService(),
         mail=MailService(storage),
+        blobstore=BlobstoreService(storage, datastore, app_id),
         hostnames={"default": "localhost:8080"},
     )
     apiproxy.install(handle)

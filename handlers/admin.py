@@ -11,7 +11,8 @@ is not GET/HEAD must be same-origin and carry the form's CSRF token or, for `/ap
 `X-Requested-With` header (`admin_security`); every HTML value is escaped (`admin_html`) and pages
 are served with a Content-Security-Policy that allows no script at all.
 
-Modules: `admin_queues`/`admin_datastore`/`admin_cron` (the work), `admin_mail` (the Mail page and its API), `admin_pages` (HTML), `admin_api` (JSON),
+Modules: `admin_queues`/`admin_datastore`/`admin_cron` (the work), `admin_mail` / `admin_blobstore`
+(the Mail and Blobstore pages and their API), `admin_pages` (HTML), `admin_api` (JSON),
 `admin_html` (escaping and layout), `admin_security` (CSRF, same origin).
 
 Imports: the standard library, werkzeug, `gae_emu` (services, errors), the `admin_*` modules.
@@ -31,6 +32,7 @@ from gae_emu.services.datastore.errors import Error as DatastoreError
 from gae_emu.services.taskqueue.errors import TaskQueueError, UnknownQueueError, UnknownTaskError
 
 from . import admin_api as api
+from . import admin_blobstore as blobs
 from . import admin_cron as cron
 from . import admin_mail as mail
 from . import admin_pages as pages
@@ -80,6 +82,9 @@ PAGES = [
     ("/mail/clear", mail.clear_form, "POST"),
     ("/instances", pages.instances, "GET"),
     ("/instances/<service>/restart", pages.restart_instance, "POST"),
+    ("/blobstore", blobs.page, "GET"),
+    ("/blobstore/<key>/download", blobs.download, "GET"),
+    ("/blobstore/<key>/delete", blobs.delete_form, "POST"),
 ]
 API = [
     ("/queues", api.queues, "GET"),
@@ -109,6 +114,9 @@ API = [
     ("/mail/clear", mail.api_clear, "POST"),
     ("/instances", api.instances, "GET"),
     ("/instances/<service>/restart", api.restart_instance, "POST"),
+    ("/blobstore", blobs.api_list, "GET"),
+    ("/blobstore/<key>/download", blobs.download, "GET"),
+    ("/blobstore/<key>/delete", blobs.api_delete, "POST"),
 ]
 URLS = Map(_rules("", PAGES) + _rules("/api", API), strict_slashes=False, merge_slashes=False)
 

@@ -106,6 +106,7 @@ def layout(title: str, body: Safe, base: str, message: Optional[str] = None, err
         link(url(base, "requests"), "Request log"),
         link(url(base, "mail"), "Mail"),
         link(url(base, "instances"), "Instances"),
+        link(url(base, "blobstore"), "Blobstore"),
     ])
     note = html('<div class="msg{}">{}</div>', " error" if error else "", message) if message else ""
     return html(

@@ -63,7 +63,7 @@ def queues(ctx: Context) -> str:
         html('<p>Task running: <strong id="task-running">{}</strong></p>', state),
         table(["Queue", "Mode", "Rate", "Tasks", "Oldest ETA", "In flight", "Run in last minute", "Failures"], rows,
               "No queues.", [f"queue-{q['name']}" for q in listed]),
-        html("<h2>Reset</h2><p>Empty the datastore, every queue and every tombstone. {}</p>",
+        html("<h2>Reset</h2><p>Empty the datastore, every queue and tombstone, the sent mail and the blobs. {}</p>",
              post_button(url(ctx.base, "reset"), "Reset everything", ctx.token, "danger")),
     ])
     return _page(ctx, "Task queues", body)

@@ -158,12 +158,14 @@ def purge(queue: str) -> Dict[str, Any]:
 
 
 def reset() -> Dict[str, Any]:
-    """Empty the datastore, every queue, every tombstone and the sent mail."""
+    """Empty the datastore, every queue, every tombstone, the sent mail and the blobs."""
     services = _services()
     services.taskqueue.reset()
     services.datastore.reset()
     if services.mail is not None:
         services.mail.reset()
+    if services.blobstore is not None:
+        services.blobstore.reset()
     return {"reset": True}
 
 

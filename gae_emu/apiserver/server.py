@@ -15,6 +15,7 @@ from typing import List, Mapping, Optional
 
 from gae_emu.apiproxy import Services
 from gae_emu.apiserver.app_identity import AppIdentity
+from gae_emu.apiserver.blobstore import Blobstore
 from gae_emu.apiserver.datastore import DatastoreV3
 from gae_emu.apiserver.mail import Mail
 from gae_emu.apiserver.memcache import Memcache
@@ -41,6 +42,7 @@ def service_handlers(services: Services, versions: Mapping[str, str]) -> List[Se
         AppIdentity(services.app_id),
         Mail(services.mail),
         URLFetch(services.app_id),
+        Blobstore(services.blobstore),
     ]
 
 

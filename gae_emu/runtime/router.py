@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from gae_emu import apiproxy
 from gae_emu.config.models import AppConfig, Handler
+from gae_emu.runtime.blobserving import serve_blob
 from gae_emu.runtime.environ import (
     WARMUP_KEY,
     ServiceIdentity,
@@ -35,6 +36,7 @@ from gae_emu.runtime.proxy import InstanceGone
 from gae_emu.runtime.login import check_login
 from gae_emu.runtime.static import NoMatchingFile, serve_static
 from gae_emu.runtime.tickets import LiveRequests
+from gae_emu.runtime.uploads import UPLOAD_PREFIX, handle_upload
 
 log = logging.getLogger("gae_emu.request")
 
@@ -90,6 +92,8 @@ class ServiceRouter:
         if early is not None:
             return early
         path = request.path
+        if path.startswith(UPLOAD_PREFIX):  # the front end's blobstore uploads (issue 16)
+            return handle_upload(environ, self.respond)
         for handler in self.handlers:
             match = handler.pattern.match(path)
             if match is None:
@@ -102,7 +106,7 @@ class ServiceRouter:
                     return serve_static(request, handler, self.app, match)
                 except NoMatchingFile:
                     continue  # require_matching_file: the next handler gets a chance
-            return self._call_script(handler, environ)
+            return serve_blob(self._call_script(handler, environ), environ)  # X-AppEngine-BlobKey
         return Response("Not Found", status=404, mimetype="text/plain")
 
     def _request_rules(self, request: Request) -> Optional[Response]:

@@ -159,3 +159,35 @@ def test_mail_page_shows_sent_mail_escaped_and_delivers_inbound_mail(mail_server
     assert "Delivered to /_ah/mail/help@app.appspotmail.com: HTTP 200." in browser.find_element(By.CSS_SELECTOR, ".msg").text
     received = mail_server.client.get("/received").json()
     assert received[-1]["subject"] == "From the console" and received[-1]["text"] == ["hello app"]
+
+
+BLOB_APP = Path(__file__).resolve().parents[1] / "integration" / "apps" / "blobapp"
+
+
+def test_blobstore_page_lists_escaped_names_and_deletes(browser, tmp_path):
+    pytest.importorskip("google.appengine.api", reason="appengine-python-standard is not installed")
+    from urllib.parse import urlsplit
+
+    from gae_emu.testing import emulator
+
+    with emulator(BLOB_APP / "app.yaml", storage_path=tmp_path / "s") as handle:
+        upload_url = handle.client.get("/upload-url").text
+        boundary = "b0undary"
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="{XSS}.html"\r\n'
+                f"Content-Type: text/html\r\n\r\n<p>hi</p>\r\n--{boundary}--\r\n").encode()
+        stored = handle.client.post(urlsplit(upload_url).path, data=body,
+                                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert stored.status == 200, stored.text
+        key = stored.json()["blobs"][0]["key"]
+
+        browser.get(handle.admin_url + "/")
+        click(browser, browser.find_element(By.LINK_TEXT, "Blobstore"))
+        assert browser.title.startswith("Blobstore")
+        row = browser.find_element(By.ID, f"blob-{key}")
+        assert XSS + ".html" in row.text and "text/html" in row.text
+        assert row.find_element(By.CSS_SELECTOR, "a.download").get_attribute("href").endswith(f"/blobstore/{key}/download")
+        assert not browser.find_elements(By.CSS_SELECTOR, "main script") and no_alert(browser)
+        click(browser, row.find_element(By.CSS_SELECTOR, "button.delete"))
+        assert "deleted" in browser.find_element(By.CSS_SELECTOR, ".msg").text
+        assert not browser.find_elements(By.ID, f"blob-{key}")
+        assert handle.client.get(f"/info/{key}").json() == {"found": False}
