@@ -170,6 +170,8 @@ class BlobstoreService:
     # -- reading ----------------------------------------------------------------------------------
 
     def info(self, blob_key: str) -> Optional[BlobInfo]:
+        if not blob_key:  # no entity can have an empty name
+            return None
         [entity] = self.datastore.get([self._key(blob_key)])
         if entity is None:
             return None
@@ -218,6 +220,7 @@ class BlobstoreService:
 
     def delete(self, blob_keys: Sequence[str]) -> None:
         """Delete blobs and their infos; unknown keys are ignored, as production ignores them."""
+        blob_keys = [k for k in blob_keys if k]
         with self.storage.transaction() as conn:
             conn.executemany("DELETE FROM blobstore_blobs WHERE blob_key = ?", [(k,) for k in blob_keys])
             self.datastore.delete([self._key(k) for k in blob_keys])

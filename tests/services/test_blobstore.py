@@ -64,14 +64,15 @@ def test_fetch_data_limits_and_codes(service):
             service.fetch_data(info.key, start, end)
         assert caught.value.code == code
     assert len(service.fetch_data(info.key, 0, MAX_BLOB_FETCH_SIZE - 1)) == 10
-    with pytest.raises(BlobstoreError) as caught:
-        service.fetch_data("missing", 0, 1)
-    assert caught.value.code == BLOB_NOT_FOUND
+    for missing in ("missing", ""):
+        with pytest.raises(BlobstoreError) as caught:
+            service.fetch_data(missing, 0, 1)
+        assert caught.value.code == BLOB_NOT_FOUND
 
 
 def test_delete_and_reset(service):
     first, second = stored(service, ("a", "x/y", b"1"), ("b", "x/y", b"2"))
-    service.delete([first.key, "unknown"])
+    service.delete([first.key, "unknown", ""])
     assert service.open(first.key) is None and service.info(first.key) is None
     assert [i.key for i in service.infos()] == [second.key]
     service.reset()
