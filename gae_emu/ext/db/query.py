@@ -22,6 +22,7 @@ from gae_emu.ext.db.properties import _date_to_datetime, _time_to_datetime
 from gae_emu.ext.db.special import user_value
 from gae_emu.ext.db.transactions import current_transaction, datastore
 from gae_emu.services.datastore import KEY_PROPERTY, Filter, Key, Order
+from gae_emu.services.datastore.query import INEQUALITY_OPERATORS
 from gae_emu.services.datastore import Query as ServiceQuery
 
 _OPERATORS = ["<", "<=", ">", ">=", "=", "==", "!=", "in"]
@@ -84,6 +85,9 @@ class Query:
                 raise BadQueryError("Only %s filters are allowed on kindless queries." % KEY_PROPERTY)
         elif prop in self._model_class._unindexed_properties:
             raise PropertyError("Property '%s' is not indexed" % prop)
+        if op in ("in", "!=") and self._keys_only:
+            # App Engine's db runs these as several queries merged client-side, never keys-only.
+            raise BadQueryError("Keys only queries do not support %s filters." % ("IN" if op == "in" else op))
         if op == "in":
             if not isinstance(value, (list, tuple)):
                 raise BadValueError('Argument to the "in" operator must be a list')
@@ -132,7 +136,16 @@ class Query:
             raise AssertionError("No cursor available.")
         return self._last_cursor
 
+    def _check_first_order(self) -> None:
+        """db's own check, made before the datastore normalizes orders (so it is stricter)."""
+        inequality = next((f.name for f in self._filters if f.op in INEQUALITY_OPERATORS), None)
+        if inequality is not None and self._orders and self._orders[0].name != inequality:
+            raise BadArgumentError("First ordering property must be the same as inequality filter property, if "
+                                   "specified for this query; received %s, expected %s"
+                                   % (self._orders[0].name, inequality))
+
     def _service_query(self, limit: Optional[int], offset: int, keys_only: bool) -> ServiceQuery:
+        self._check_first_order()
         namespace = self._namespace
         if namespace is None:
             namespace = self._ancestor.namespace() if self._ancestor is not None else ""
