@@ -191,3 +191,22 @@ def test_blobstore_page_lists_escaped_names_and_deletes(browser, tmp_path):
         assert "deleted" in browser.find_element(By.CSS_SELECTOR, ".msg").text
         assert not browser.find_elements(By.ID, f"blob-{key}")
         assert handle.client.get(f"/info/{key}").json() == {"found": False}
+
+
+def test_instances_page_lists_the_instance_and_restarts_it(mail_server, browser):
+    """Issue 11: the console's Instances page shows a python3 service's instance and its Restart
+    button (a CSRF-protected form) starts a new process."""
+    assert mail_server.client.get("/").status in (200, 404)
+    browser.get(mail_server.admin_url + "/")
+    click(browser, browser.find_element(By.LINK_TEXT, "Instances"))
+    assert browser.title.startswith("Instances")
+    row = browser.find_element(By.ID, "instance-default")
+    cells = row.find_elements(By.TAG_NAME, "td")
+    old_pid = cells[1].text
+    assert old_pid.isdigit() and cells[3].text == "ready"
+    click(browser, row.find_element(By.CSS_SELECTOR, "button"))
+    assert "Restarting the instance of service default." in browser.find_element(By.CSS_SELECTOR, ".msg").text
+    assert mail_server.client.get("/").status in (200, 404)  # waits for the new instance
+    browser.get(mail_server.admin_url + "/instances")
+    cells = browser.find_element(By.ID, "instance-default").find_elements(By.TAG_NAME, "td")
+    assert cells[1].text.isdigit() and cells[1].text != old_pid and cells[3].text == "ready"
