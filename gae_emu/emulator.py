@@ -407,6 +407,8 @@ class Emulator:
     def exports(self) -> Dict[str, str]:
         """Variables that point Google's client libraries at this emulator (every instance gets them)."""
         found: Dict[str, str] = {}
+        if self.datastore_server is not None:  # the rest (project, dataset) is per service: instance_process_env
+            found["DATASTORE_EMULATOR_HOST"] = self.datastore_server.address
         if self.cloud_tasks is not None:
             found["CLOUD_TASKS_EMULATOR_HOST"] = self.cloud_tasks.address
             found["CLOUD_TASKS_EMULATOR_JWKS_URL"] = self._keys_url("/jwks")

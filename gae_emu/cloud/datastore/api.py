@@ -12,7 +12,7 @@ import functools
 from typing import Any, Callable, List, Optional, Tuple
 
 from gae_emu.cloud.datastore import aggregations, gql, mutations, queries
-from gae_emu.cloud.datastore.errors import from_service, invalid
+from gae_emu.cloud.datastore.errors import CloudError, from_service, invalid
 from gae_emu.cloud.datastore.protos import pb
 from gae_emu.cloud.datastore.transactions import Transactions
 from gae_emu.cloud.datastore.values import app_for, complete_key, entity_to_pb, key_from_pb, key_to_pb, timestamp
@@ -38,6 +38,9 @@ def _service_errors(fn: Callable) -> Callable:
 def _project(request: Any) -> Tuple[str, str]:
     if not request.project_id:
         raise invalid("project_id: the project id must be set")
+    for name in ("property_mask", "explain_options"):
+        if name in request.DESCRIPTOR.fields_by_name and request.HasField(name):
+            raise CloudError("UNIMPLEMENTED", f"{name}: not supported by gae-emu yet")
     return request.project_id, request.database_id
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, List, Optional, Tuple
 
-from gae_emu.cloud.datastore.errors import invalid
+from gae_emu.cloud.datastore.errors import CloudError, invalid
 from gae_emu.cloud.datastore.values import app_for, entity_to_pb, query_data_from_pb
 from gae_emu.services.datastore import KEY_PROPERTY, Filter, Order, Query, QueryResult
 
@@ -104,6 +104,8 @@ def _dnf(message: Any, scope: Scope, where: str, ancestor: List[Any], top: bool)
 
 def query_from_pb(message: Any, scope: Scope, where: str = "query") -> Tuple[Query, int]:
     """The service's Query for a v1 Query, and the v1 result type it returns."""
+    if message.HasField("find_nearest"):
+        raise CloudError("UNIMPLEMENTED", f"{where}.find_nearest: vector search is not supported by gae-emu")
     if len(message.kind) > 1:
         raise invalid(f"{where}.kind: a query can name at most one kind")
     kind = message.kind[0].name if message.kind else None
