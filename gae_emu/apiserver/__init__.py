@@ -8,7 +8,8 @@ Modules: `protos` (lazy access to the message classes Google's package ships; no
 copied here), `errors` (the two kinds of wire errors), `transport` (the WSGI app: decode, check the
 ticket, dispatch, encode), `server` (the loopback listener), `entities` (EntityProto <-> Entity),
 `dsquery` (Query/QueryResult and server-side batches), one module per service: `datastore`,
-`taskqueue`, `memcache`, `modules`, `user`, `app_identity`.
+`taskqueue`, `memcache`, `modules`, `user`, `app_identity`, `mail`, `urlfetch` (which makes the real
+HTTP requests itself), `blobstore`.
 
 Imports: the standard library, werkzeug (in `server`), `gae_emu.apiproxy`, `gae_emu.services.*`;
 `google.appengine` only lazily, through `protos`. Never `gae_emu.runtime` (the runtime hands in a

@@ -1,1 +1,2 @@
-"""The emulated backends (task queue, datastore, users). State only: no HTTP, no werkzeug."""
+"""The emulated backends (task queue, datastore, memcache, mail, blobstore, users). State only: no HTTP,
+no werkzeug."""
