@@ -155,3 +155,57 @@ def test_edits_apply_while_serving(served):
     assert emu.client.get("/api/ping").text == "mobile /api/ping"
     (root / "app" / "dispatch.yaml").write_text(DISPATCH)  # as it was, for the tests after this one
     wait_for(lambda: emu.client.get("/api/ping").text == "api /api/ping", timeout=10, what="the restored rules")
+
+
+STD_COMMON = '''
+import os
+from google.appengine.api import wrap_wsgi_app
+from google.appengine.ext import deferred
+
+
+def note(path):
+    with open(path, "a") as log:
+        log.write(os.environ.get("GAE_SERVICE", "?") + "\\n")
+'''
+STD_DEFAULT = STD_COMMON + '''
+
+def app(environ, start_response):
+    deferred.defer(note, os.environ["WORK_LOG"])  # no _target: the task carries the request's Host
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"deferred"]
+
+
+app = wrap_wsgi_app(app, use_deferred=True)
+'''
+STD_WORKER = STD_COMMON + '''
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"worker"]
+
+
+app = wrap_wsgi_app(app, use_deferred=True)
+'''
+
+
+def test_an_untargeted_deferred_task_of_googles_library_is_dispatched(tmp_path):
+    """appengine-python-standard's deferred, unchanged: the rule for /_ah/queue/deferred sends the
+    task to the worker service's instance, where it runs (without the rule it runs in default's)."""
+    pytest.importorskip("google.appengine.api", reason="appengine-python-standard is not installed")
+    for name, source, service_line in (("app", STD_DEFAULT, ""), ("worker", STD_WORKER, "service: worker\n")):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "std_main.py").write_text(source)
+        (root / "app.yaml").write_text(f"{service_line}runtime: python312\napp_engine_apis: true\n"
+                                       "entrypoint: gunicorn -b :$PORT std_main:app\nhandlers:\n"
+                                       "- url: /_ah/queue/deferred\n  script: auto\n  login: admin\n"
+                                       "- url: /.*\n  script: auto\n")
+    (tmp_path / "app" / "dispatch.yaml").write_text('dispatch:\n- url: "*/_ah/queue/deferred"\n  service: worker\n')
+    log = tmp_path / "work.log"
+    with emulator(tmp_path / "app", tmp_path / "worker", args=["--env-var", f"WORK_LOG={log}"]) as emu:
+        assert emu.client.get("/defer").text == "deferred"
+        emu.wait_until_idle(timeout=20)
+        records = emu._api("GET", "/requests")["requests"]
+    assert worked(log) == ["worker"]
+    ran = [r for r in records if r["path"] == "/_ah/queue/deferred"]
+    assert ran and ran[0]["dispatch_rule"].endswith("*/_ah/queue/deferred -> worker")
