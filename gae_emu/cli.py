@@ -282,6 +282,52 @@ def datastore_env_init(storage_path: Optional[str]) -> None:
         click.echo(f"export {name}={value}")
 
 
+@main.command()
+@click.option("--port", default=8123, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Tasks API (gRPC). 0 picks a free port.")
+@click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for queues, tasks and tombstones (created with mode 0700); they persist there across restarts. Default: a folder under the system temp dir.")
+@click.option("--queue-yaml", type=click.Path(dir_okay=False, exists=True), default=None, help="A queue.yaml (or queue.yml) whose queues to serve, reloaded when it changes. Default: only `default`, plus queues created through the API.")
+@click.option("--project", default="gae-emu", show_default=True, help="The project of queue names (projects/PROJECT/locations/LOCATION/queues/...).")
+@click.option("--tasks-location", default="us-central1", show_default=True, help="The one location of queue names.")
+@click.option("--app-url", default=None, metavar="URL", help="Where App Engine targets go (e.g. a dev server at http://localhost:8080), with the App Engine task headers. Without it they fail and are retried.")
+@click.option("--task-deadline", default=600.0, show_default=True, type=click.FloatRange(1), help="Seconds a task may run before the attempt counts as failed.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error", "critical"]), help="Log level.")
+def tasks(port: int, storage_path: Optional[str], queue_yaml: Optional[str], project: str, tasks_location: str,
+          app_url: Optional[str], task_deadline: float, log_level: str) -> None:
+    """Serve only the Cloud Tasks API (google-cloud-tasks) for apps that are not on App Engine:
+    HTTP targets, and App Engine targets sent to --app-url."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gae_emu.cloud.tasks import library_available
+
+    if not library_available():
+        raise UserError("the Cloud Tasks API needs the [cloud] extra: pip install 'gae-emu[cloud]'")
+    from gae_emu.runtime.server import PortInUseError
+    from gae_emu.storage import StorageInUseError
+    from gae_emu.tasks_emulator import StandaloneTasks, check_app_url, default_storage_path
+
+    if queue_yaml is not None and Path(queue_yaml).name not in ("queue.yaml", "queue.yml"):
+        raise click.UsageError(f"--queue-yaml {queue_yaml}: the file must be named queue.yaml or queue.yml")
+    try:
+        if app_url is not None:
+            check_app_url(app_url)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    path = Path(storage_path) if storage_path else default_storage_path()
+    try:
+        server = StandaloneTasks(path, port=port, project=project, location=tasks_location,
+                                 queue_yaml=Path(queue_yaml) if queue_yaml else None, app_url=app_url,
+                                 deadline=task_deadline)
+    except (ConfigError, PortInUseError, StorageInUseError) as exc:
+        raise UserError(str(exc)) from None
+    server.start()
+    click.echo(f"gae-emu: Cloud Tasks API at {server.server.address} (project {project}, location {tasks_location})")
+    click.echo(f"gae-emu: storage in {path}")
+    for name, value in server.env.items():
+        click.echo(f"export {name}={value}")
+    sys.stdout.flush()
+    _wait_for_signal()
+    server.stop()
+
+
 def _wait_for_signal() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

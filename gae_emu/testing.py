@@ -367,6 +367,53 @@ def _wait_for_banner(process: subprocess.Popen, storage_path: Path) -> EmulatorH
                           exports=exports)
 
 
+class RecordingServer:
+    """A local HTTP server that records every request (method, path, lower-cased headers, body,
+    arrival time) and answers the statuses queued in `codes[path]`, then 200: an HTTP target for
+    tests of Cloud Tasks HTTP-target tasks. Use it as a context manager (it binds 127.0.0.1)."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        recorder = self
+        self.requests: List[Dict[str, Any]] = []
+        self.codes: Dict[str, List[int]] = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                recorder.requests.append({"method": self.command, "path": self.path, "at": time.time(),
+                                          "headers": {k.lower(): v for k, v in self.headers.items()},
+                                          "body": self.rfile.read(length)})
+                codes = recorder.codes.get(self.path.split("?")[0], [])
+                self.send_response(codes.pop(0) if codes else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = do_GET = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True, name="gae-emu-recorder").start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def seen(self, path: str) -> List[Dict[str, Any]]:
+        """The requests to `path` (without its query), oldest first."""
+        return [r for r in self.requests if r["path"].split("?")[0] == path]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> "RecordingServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 # -- in-process services (App Engine's testbed idea) ------------------------------------------------
 
 

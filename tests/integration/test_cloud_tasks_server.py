@@ -17,7 +17,7 @@ from google.api_core import exceptions  # noqa: E402
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport  # noqa: E402
 from google.protobuf import timestamp_pb2  # noqa: E402
 
-from gae_emu.testing import EmulatorHandle, emulator, wait_for  # noqa: E402
+from gae_emu.testing import EmulatorHandle, RecordingServer, emulator, wait_for  # noqa: E402
 
 APP = Path(__file__).parent / "apps" / "cloudtasks"
 PROJECT = "cloudtasks-test"
@@ -273,48 +273,10 @@ def test_queues_and_tasks_survive_a_restart(tmp_path):
 # -- HTTP targets ---------------------------------------------------------------------------------
 
 
-class _Recorder:
-    """A local HTTP server outside the emulator (an HTTP target): records each request, answers
-    the statuses queued for its path, then 200."""
-
-    def __init__(self) -> None:
-        import http.server
-        import threading
-
-        recorder = self
-        self.requests: List[Dict[str, Any]] = []
-        self.codes: Dict[str, List[int]] = {}
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                recorder.requests.append({"method": self.command, "path": self.path, "at": time.time(),
-                                          "headers": {k.lower(): v for k, v in self.headers.items()},
-                                          "body": self.rfile.read(length)})
-                codes = recorder.codes.get(self.path.split("?")[0], [])
-                self.send_response(codes.pop(0) if codes else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_POST = do_PUT = do_GET = do_PATCH = _answer
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def seen(self, path: str) -> List[Dict[str, Any]]:
-        return [r for r in self.requests if r["path"].split("?")[0] == path]
-
-
 @pytest.fixture
 def recorder():
-    rec = _Recorder()
-    yield rec
-    rec.server.shutdown()
-    rec.server.server_close()
+    with RecordingServer() as rec:
+        yield rec
 
 
 def test_http_target_gets_cloud_tasks_headers_and_a_verifiable_oidc_token(server, client, recorder):

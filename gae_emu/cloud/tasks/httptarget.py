@@ -62,21 +62,26 @@ class HttpTargetDelivery:
         return None
 
     def __call__(self, task: TaskRecord) -> int:
-        url = urllib.parse.urlsplit(task.url)
-        connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         timeout = min(task.dispatch_deadline or self.deadline, self.deadline)
-        connection = connection_class(url.hostname or "", url.port, timeout=timeout)
-        try:
-            # http.client adds Host and Content-Length only; Cloud Tasks sets no Content-Type itself.
-            connection.request(task.method, path, body=task.payload or None, headers=dict(self.headers_for(task)))
-            response = connection.getresponse()
-            response.read()
-            return response.status
-        except (socket.timeout, TimeoutError):
-            return NO_ANSWER_STATUS
-        except (OSError, http.client.HTTPException) as exc:
-            log.warning("HTTP task %s of queue %s: %s %s failed: %s", task.name, task.queue, task.method, task.url, exc)
-            return 0
-        finally:
-            connection.close()
+        return send(task, task.method, task.url, self.headers_for(task), timeout)
+
+
+def send(task: TaskRecord, method: str, url: str, headers: List[Tuple[str, str]], timeout: float) -> int:
+    """One attempt of `task` over HTTP: the status, NO_ANSWER_STATUS on a timeout, 0 if no
+    connection. http.client adds Host and Content-Length only (Cloud Tasks sets no Content-Type)."""
+    parts = urllib.parse.urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection = connection_class(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        connection.request(method, path, body=task.payload or None, headers=dict(headers))
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except (socket.timeout, TimeoutError):
+        return NO_ANSWER_STATUS
+    except (OSError, http.client.HTTPException) as exc:
+        log.warning("task %s of queue %s: %s %s failed: %s", task.name, task.queue, method, url, exc)
+        return 0
+    finally:
+        connection.close()
