@@ -40,8 +40,9 @@ def emulator_env(server: DatastoreServer, monkeypatch: pytest.MonkeyPatch) -> Da
     return server
 
 
-@pytest.fixture
-def client(emulator_env: DatastoreServer):
+@pytest.fixture(params=["grpc", "rest"])
+def client(request, emulator_env: DatastoreServer):
+    """google-cloud-datastore over gRPC, and over its HTTP transport (the REST form, protobuf bodies)."""
     from google.cloud import datastore
 
-    return datastore.Client(project=PROJECT)
+    return datastore.Client(project=PROJECT, _use_grpc=request.param == "grpc")
