@@ -128,10 +128,28 @@ def _next_three_runs(job: CronJob) -> List[datetime.datetime]:
     return next_runs(job.spec, job.zone, now.replace(second=0, microsecond=0), 3)
 
 
-@main.command()
+class DevCommand(click.Command):
+    """`gae-emu dev`, also taking dev_appserver.py's spellings of its options (cli_aliases.py)."""
+
+    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+        from gae_emu.cli_aliases import AliasError, translate
+
+        try:
+            args, notes = translate(args)
+        except AliasError as exc:
+            raise UserError(str(exc)) from None
+        for note in notes:
+            click.echo(f"gae-emu: {note}", err=True)
+        ctx.meta["gae_emu.dev_args"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+@main.command(cls=DevCommand, epilog="dev_appserver.py's spellings are accepted too: --admin_port, "
+              "--storage_path, --clear_datastore[=yes|no], --enable_task_running=yes|no, --log_level, "
+              "--env_var, --require_indexes, --automatic_restart, --smtp_host, ...")
 @click.argument("apps", nargs=-1, required=True, type=click.Path(exists=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless you say otherwise).")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port of the default service; further services take the next ports. 0 picks free ports.")
+@click.option("-p", "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port of the default service; further services take the next ports. 0 picks free ports.")
 @click.option("--admin-port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port of the admin console (no login; local only). 0 picks a free port.")
 @click.option("--api-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the API server that appengine-python-standard apps call (python3 runtimes only). 0 picks a free port.")
 @click.option("--datastore-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Datastore API (gRPC and REST) that google-cloud-ndb and google-cloud-datastore apps reach through DATASTORE_EMULATOR_HOST (python3 runtimes, [cloud] extra). 0 picks a free port.")
@@ -175,7 +193,8 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
     if reload:
         from gae_emu.runtime.reloader import supervise
 
-        child_args = [a for a in sys.argv[1:] if a not in ("--reload",)] + ["--no-reload", "--reload-instances"]
+        given = click.get_current_context().meta["gae_emu.dev_args"]  # dev_appserver spellings translated
+        child_args = ["dev"] + [a for a in given if a not in ("--reload",)] + ["--no-reload", "--reload-instances"]
         classic_roots = [app.root for app in configs if not app.is_python3]
         sys.exit(supervise(child_args, [app.root for app in configs], classic_roots))
 
