@@ -196,3 +196,23 @@ def test_a_python3_service_gets_cron_requests_in_its_instance(tmp_path):
         wait_for(lambda: runs(log, "/tasks/py3"), timeout=15, what="the job to reach the instance")
     # X-AppEngine-User-IP carries the cron source address to the instance (its REMOTE_ADDR there).
     assert runs(log, "/tasks/py3")[0] == {"path": "/tasks/py3", "cron": "true", "ip": "0.1.0.1"}
+
+
+def test_files_named_on_the_command_line_are_used_from_anywhere(tmp_path):
+    """`gae-emu dev app conf/cron.yaml conf/queue.yaml conf/dispatch.yaml`, as gcloud app deploy takes
+    them: by base name, from another folder."""
+    root = make_app(tmp_path / "app")
+    (root / "cron.yaml").unlink()
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "cron.yaml").write_text("cron:\n- url: /tasks/elsewhere\n  schedule: every 24 hours\n")
+    (conf / "queue.yaml").write_text("queue:\n- name: mail\n  rate: 1/s\n")
+    (conf / "dispatch.yaml").write_text('dispatch:\n- url: "*/favicon.ico"\n  service: default\n')
+    log = tmp_path / "cron.log"
+    with emulator(root, conf / "cron.yaml", conf / "queue.yaml", conf / "dispatch.yaml",
+                  args=["--env-var", f"CRON_LOG={log}"]) as emu:
+        assert [j.url for j in emu.cron_jobs()] == ["/tasks/elsewhere"]
+        assert "mail" in [q["name"] for q in emu.queues()]
+        emu.client.get("/favicon.ico")
+        records = emu._api("GET", "/requests")["requests"]
+    assert records[0]["dispatch_rule"] == f"{conf / 'dispatch.yaml'}:2 */favicon.ico -> default"
