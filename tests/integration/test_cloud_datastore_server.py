@@ -54,3 +54,7 @@ def test_both_apis_read_and_write_the_same_entities(emu):
     post(bundled, "/put", {"id": "from-bundled", "author": "eve", "n": 5, "tags": ["c"], "body": "text"})
     back = cloud.get("/get/from-bundled").json()
     assert back == {"id": "from-bundled", "author": "eve", "n": 5, "tags": ["c"], "body": "text"}
+    # The admin console's datastore viewer lists what either API wrote.
+    listed = HttpClient(emu.admin_url).get("/api/datastore/entities?kind=Greeting&limit=100").json()
+    names = {e["path"][-1][1] for e in listed["entities"]}
+    assert {"from-cloud", "from-bundled"} <= names
