@@ -255,10 +255,11 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
 @click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the data (created with mode 0700); entities persist there across restarts. Default: a folder under the system temp dir.")
 @click.option("--clear-datastore", is_flag=True, help="Start with an empty datastore.")
 @click.option("--project", default="gae-emu", show_default=True, help="Project id printed in the DATASTORE_PROJECT_ID line of env-init (the server answers any project).")
+@click.option("--admin-port", default=None, type=click.IntRange(0, 65535), help="Also serve the admin console's datastore viewer on this loopback port (no login; local only). 0 picks a free port. Default: none.")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error", "critical"]), help="Log level.")
 @click.pass_context
 def datastore(ctx: click.Context, port: int, storage_path: Optional[str], clear_datastore: bool, project: str,
-              log_level: str) -> None:
+              admin_port: Optional[int], log_level: str) -> None:
     """Serve only the Cloud Datastore API (google-cloud-datastore, Cloud NDB, other languages' clients),
     a drop-in for `gcloud beta emulators datastore start`; `env-init` prints its variables."""
     if ctx.invoked_subcommand is not None:
@@ -273,11 +274,13 @@ def datastore(ctx: click.Context, port: int, storage_path: Optional[str], clear_
         raise UserError("the Cloud Datastore API needs the [cloud] extra: pip install 'gae-emu[cloud]'")
     path = Path(storage_path) if storage_path else default_storage_path()
     try:
-        server = StandaloneDatastore(path, port, project, clear_datastore)
+        server = StandaloneDatastore(path, port, project, clear_datastore, admin_port)
     except (PortInUseError, StorageInUseError) as exc:
         raise UserError(str(exc)) from None
     server.start()
     click.echo(f"gae-emu: Cloud Datastore API at {server.server.address} (gRPC and REST)")
+    if server.admin_url:
+        click.echo(f"gae-emu: admin console at {server.admin_url}")
     click.echo(f"gae-emu: storage in {path}")
     for name, value in server.env.items():
         click.echo(f"export {name}={value}")

@@ -18,10 +18,15 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
-from gae_emu.runtime.environ import cloud_datastore_env
-from gae_emu.runtime.server import listen
+from gae_emu import apiproxy
+from gae_emu.cloud.datastore.values import app_for
+from gae_emu.emulator import ADMIN_APP
+from gae_emu.runtime.environ import INTERNAL_KEY, cloud_datastore_env
+from gae_emu.runtime.hosts import local_hosts_only
+from gae_emu.runtime.loader import ScriptLoader
+from gae_emu.runtime.server import ServerSet, listen
 from gae_emu.services.datastore import DatastoreService
 from gae_emu.storage import Storage
 
@@ -59,21 +64,34 @@ def read_env(storage_path: Path) -> Dict[str, str]:
 
 class StandaloneDatastore:
     def __init__(self, storage_path: Path, port: int = DEFAULT_PORT, project: str = "gae-emu",
-                 clear: bool = False) -> None:
+                 clear: bool = False, admin_port: Optional[int] = None) -> None:
         from gae_emu.cloud.datastore.server import DatastoreServer
 
         self.storage_path = Path(storage_path)
         self.storage = Storage.in_directory(self.storage_path, clear=clear)  # StorageInUseError first
+        self.admin: Optional[ServerSet] = None
         try:
             self.service = DatastoreService(self.storage)
             self.server = DatastoreServer(self.service, listen("127.0.0.1", port, "the Cloud Datastore API"))
+            if admin_port is not None:
+                self.admin = ServerSet()
+                self.admin.bind("admin", "127.0.0.1", admin_port, local_hosts_only(self._admin_app))
         except BaseException:
             self.storage.close()
             raise
+        self.services = apiproxy.Services(app_id=app_for(project), storage=self.storage, datastore=self.service)
         self.env = cloud_datastore_env(project, self.server.address)
+        self._admin_wsgi: Optional[Callable] = None
+
+    @property
+    def admin_url(self) -> Optional[str]:
+        return self.admin.listeners[0].url if self.admin is not None else None
 
     def start(self) -> None:
+        apiproxy.install(self.services)
         self.server.start()
+        if self.admin is not None:
+            self.admin.start()
         text = "".join(f"{name}: {value}\n" for name, value in self.env.items())
         (self.storage_path / ENV_FILE).write_text(text, encoding="utf-8")
 
@@ -82,6 +100,18 @@ class StandaloneDatastore:
             (self.storage_path / ENV_FILE).unlink()
         except FileNotFoundError:
             pass
+        if self.admin is not None:
+            self.admin.stop()
         self.server.stop()
+        apiproxy.uninstall(self.services)
         self.storage.close()
+
+    def _admin_app(self, environ: dict, start_response: Callable) -> Any:
+        """The admin console's datastore viewer and editor over this datastore (no login: local only).
+        Its task queue pages have no queues here."""
+        environ[INTERNAL_KEY] = True
+        if self._admin_wsgi is None:
+            self._admin_wsgi = ScriptLoader(self.storage_path).load(ADMIN_APP)
+        with apiproxy.serving(environ):
+            return self._admin_wsgi(environ, start_response)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Dict, List
 
+from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
@@ -44,13 +45,17 @@ def _back(location: str, message: str) -> Response:
 
 
 def home(ctx: Context) -> Response:
-    return redirect(url(ctx.base, "queues"), code=302)
+    # `gae-emu datastore` (the Cloud Datastore API alone) has no task queues: start at its data.
+    first = "queues" if apiproxy.current().taskqueue is not None else "datastore"
+    return redirect(url(ctx.base, first), code=302)
 
 
 # -- task queues --------------------------------------------------------------------------------------
 
 
 def queues(ctx: Context) -> str:
+    if apiproxy.current().taskqueue is None:
+        raise ServiceUnavailable("No task queues are served by this process (gae-emu datastore).")
     listed = tq.queue_dicts()
     rows = [
         [link(url(ctx.base, "queues", q["name"]), q["name"], class_="queue"), q["mode"], q["rate"] or "",

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from gae_emu.testing import stop_process, wait_for
+from gae_emu.testing import HttpClient, stop_process
 
 pytest.importorskip("google.cloud.datastore")
 PROJECT = "standalone-test"
@@ -30,6 +30,8 @@ def standalone(storage, *args):
             if line.startswith("export "):
                 name, _, value = line[len("export "):].strip().partition("=")
                 env[name] = value
+            elif line.startswith("gae-emu: admin console at "):
+                env["admin"] = line.rsplit(" ", 1)[1].strip()
         yield process, env
     finally:
         stop_process(process)
@@ -45,7 +47,8 @@ def clients(env, monkeypatch):
     from google.cloud import datastore
 
     for name, value in env.items():
-        monkeypatch.setenv(name, value)
+        if name.startswith("DATASTORE_"):
+            monkeypatch.setenv(name, value)
     return datastore.Client(project=PROJECT), datastore.Client(project=PROJECT, _use_grpc=False)
 
 
@@ -66,10 +69,14 @@ def test_standalone_serves_both_forms_keeps_data_across_restarts(tmp_path, monke
             entity["n"] = i
             (grpc_client if i % 2 else rest_client).put(entity)
     assert env_init(storage).returncode != 0  # stopped: nothing to point at
-    with standalone(storage) as (process, env):
+    with standalone(storage, "--admin-port", "0") as (process, env):
         grpc_client, rest_client = clients(env, monkeypatch)
         assert sorted(e["n"] for e in grpc_client.query(kind="Kept").fetch()) == list(range(20))
         assert len(list(rest_client.query(kind="Kept").fetch())) == 20
+        admin = HttpClient(env["admin"])  # the admin console's viewer shares the storage
+        assert admin.get("/api/datastore/entities?kind=Kept&limit=100").json()["total"] == 20
+        page = admin.get("/datastore?kind=Kept")
+        assert page.status == 200 and "Kept" in page.text
     with standalone(storage, "--clear-datastore") as (process, env):
         grpc_client, _ = clients(env, monkeypatch)
         assert list(grpc_client.query(kind="Kept").fetch()) == []
