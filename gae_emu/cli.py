@@ -157,7 +157,7 @@ class DevCommand(click.Command):
 @click.option("--tasks-port", default=8123, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Tasks API (gRPC) for google-cloud-tasks; instances get it as CLOUD_TASKS_EMULATOR_HOST. 0 picks a free port. Needs the [cloud] extra.")
 @click.option("--no-tasks-api", is_flag=True, help="Do not serve the Cloud Tasks API.")
 @click.option("--tasks-location", default="us-central1", show_default=True, help="The one location of the Cloud Tasks API (projects/APP_ID/locations/LOCATION).")
-@click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the app's data (created with mode 0700). Default: a per-app folder under the system temp dir.")
+@click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the app's data (created with mode 0700). Default: gae-emu.APP_ID.USER.HASH under the system temp dir, HASH naming the app folder's path.")
 @click.option("--clear-datastore", is_flag=True, help="Start with empty datastore, queues and tombstones.")
 @click.option("--enable-task-running/--no-enable-task-running", default=True, show_default=True, help="Run push tasks when due; when off they only accumulate (run them from the admin console or the test API).")
 @click.option("--enable-cron/--no-enable-cron", default=True, show_default=True, help="Run cron.yaml's jobs on their schedule; when off they run only from the admin console or the test API.")
@@ -200,6 +200,9 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
 
     from gae_emu.emulator import Emulator, EmulatorOptions
     from gae_emu.runtime.entrypoint import EntrypointError
+    from gae_emu.runtime.reloader import signal_ready, take_ready_fd
+
+    ready_fd = take_ready_fd()
     from gae_emu.runtime.server import PortInUseError
     from gae_emu.storage import StorageError
 
@@ -246,6 +249,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         click.echo(f"gae-emu: export {name}={value}")
     click.echo(f"gae-emu: storage in {emulator.storage_path}")
     sys.stdout.flush()
+    signal_ready(ready_fd)
     _wait_for_signal()
     emulator.stop()
 

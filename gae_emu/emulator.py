@@ -14,6 +14,7 @@ Imports: the standard library, `gae_emu.*` except `cli` and `handlers`.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import logging
 import os
 import re
@@ -97,13 +98,16 @@ class EmulatorOptions:
     tasks_location: str = "us-central1"
 
 
-def default_storage_path(application: str) -> Path:
-    """A per-app folder under the system temp dir, like dev_appserver's `appengine.<app>.<user>`."""
+def default_storage_path(application: str, root: Path) -> Path:
+    """A folder under the system temp dir per app *checkout*: like dev_appserver's
+    `appengine.<app>.<user>`, plus a short hash of the app folder's absolute path, so two checkouts
+    of one app keep their own data and can run side by side."""
     try:
         user = getpass.getuser()
     except Exception:
         user = str(os.getuid()) if hasattr(os, "getuid") else "user"
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"gae-emu.{application}.{user}")
+    digest = hashlib.sha256(str(Path(root).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"gae-emu.{application}.{user}.{digest}")
     return Path(tempfile.gettempdir()) / safe
 
 
@@ -124,7 +128,7 @@ class Emulator:
         self.apps = order_services(apps)
         self.default_app = self.apps[0]
         self.default_service = self.default_app.service
-        self.storage_path = self.options.storage_path or default_storage_path(self.default_app.application)
+        self.storage_path = self.options.storage_path or default_storage_path(self.default_app.application, self.default_app.root)
         self.servers = ServerSet()
         self.request_log = RequestLog()
         self.routers: Dict[str, ServiceRouter] = {}

@@ -5,8 +5,10 @@ source file of a classic service (those run in the server's process). A python3 
 files are watched by a `SourceWatcher` inside the server, which restarts only that service's
 instance: the queues, datastore, API server and admin console keep running.
 
-The first start's failure (bad config, port in use) ends the supervisor with the child's exit code;
-after a change, a failing child is reported and the supervisor waits for the next change. The child
+The first start's failure (bad config, port or storage in use) ends the supervisor with the child's
+exit code: the child says it is serving by writing to a pipe (`signal_ready`), and until it has, its
+exit is the supervisor's, however long start-up took. After a change, a failing child is reported and
+the supervisor waits for the next change. The child
 runs the same interpreter and the same gae_emu package as the supervisor (never one found in the
 working directory).
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -32,6 +35,7 @@ POLL_SECONDS = 1.0
 # Picked up live by their watchers (a broken edit keeps the last good version); index.yaml is also
 # written by the server itself. A change to them must not restart the server.
 LIVE_FILES = {"cron.yaml", "dispatch.yaml", "index.yaml", "queue.yaml", "queue.yml"}
+READY_FD_ENV = "GAE_EMU_READY_FD"  # the pipe the supervised server writes to once it serves
 
 
 def snapshot(roots: Sequence[Path], suffixes: Tuple[str, ...] = WATCHED_SUFFIXES) -> Dict[str, float]:
@@ -80,25 +84,65 @@ def supervise(args: List[str], config_roots: Sequence[Path], source_roots: Seque
     first = True
     while True:
         before = watched.take()
-        child = subprocess.Popen(command)
-        while not stopping:
-            time.sleep(POLL_SECONDS)
-            code = child.poll()
-            if code is not None:
-                if first:
-                    return code
-                log.error("the server exited with code %s; waiting for a change to restart", code)
-                while not stopping and watched.take() == before:
+        ready_read, ready_write = os.pipe()
+        child = subprocess.Popen(command, pass_fds=(ready_write,), env={**os.environ, READY_FD_ENV: str(ready_write)})
+        os.close(ready_write)
+        ready = False
+        try:
+            while not stopping:
+                if not ready:
+                    ready = _wait_readable(ready_read, POLL_SECONDS)
+                else:
                     time.sleep(POLL_SECONDS)
-                break
-            first = False
-            if watched.take() != before:
-                log.info("a file changed; restarting")
-                _terminate(child)
-                break
+                code = child.poll()
+                if code is not None:
+                    if first and not ready:
+                        return code
+                    log.error("the server exited with code %s; waiting for a change to restart", code)
+                    while not stopping and watched.take() == before:
+                        time.sleep(POLL_SECONDS)
+                    break
+                if ready:
+                    first = False
+                if watched.take() != before:
+                    log.info("a file changed; restarting")
+                    _terminate(child)
+                    break
+        finally:
+            os.close(ready_read)
         if stopping:
             _terminate(child)
             return 0
+
+
+def _wait_readable(fd: int, timeout: float) -> bool:
+    """True once the child wrote its ready byte (EOF alone, a child that died, is not ready)."""
+    readable, _, _ = select.select([fd], [], [], timeout)
+    if not readable:
+        return False
+    if os.read(fd, 1):
+        return True
+    time.sleep(timeout)  # EOF: the child closed the pipe without a word; its exit is picked up next
+    return False
+
+
+def take_ready_fd() -> Optional[int]:
+    """The supervised server's end of the ready pipe, taken out of the environment so instances
+    started later do not inherit its name."""
+    fd = os.environ.pop(READY_FD_ENV, None)
+    return int(fd) if fd and fd.isdigit() else None
+
+
+def signal_ready(fd: Optional[int]) -> None:
+    """Called by the supervised server once it serves: the supervisor then treats a later exit as a
+    crash to report rather than a start-up failure to pass on."""
+    if fd is None:
+        return
+    try:
+        os.write(fd, b"1")
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _terminate(child: subprocess.Popen) -> None:
