@@ -32,8 +32,9 @@ import restarttasks
 
 def app(environ, start_response):
     if environ["PATH_INFO"] == "/enqueue":
-        n = int(environ["QUERY_STRING"].split("=")[1])
-        for i in range(n):
+        query = dict(p.split("=") for p in environ["QUERY_STRING"].split("&"))
+        n, base = int(query["n"]), int(query.get("base", 0))
+        for i in range(base, base + n):
             deferred.defer(restarttasks.record, "t%d" % i, _countdown=1)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
@@ -53,8 +54,9 @@ import restarttasks
 
 def wsgi(environ, start_response):
     if environ["PATH_INFO"] == "/enqueue":
-        n = int(environ["QUERY_STRING"].split("=")[1])
-        for i in range(n):
+        query = dict(p.split("=") for p in environ["QUERY_STRING"].split("&"))
+        n, base = int(query["n"]), int(query.get("base", 0))
+        for i in range(base, base + n):
             deferred.defer(restarttasks.record, "t%d" % i, _countdown=1)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
@@ -103,12 +105,17 @@ def test_tasks_pending_at_a_sigkill_all_run_after_the_restart(tmp_path, kind):
     assert ran(root) == {f"t{i}" for i in range(N)}
 
 
-def test_tasks_pending_across_a_reload_edit_all_run(tmp_path):
-    root = make_app(tmp_path / "classic", "classic")
+@pytest.mark.parametrize("kind", ["classic", "python3"])
+def test_tasks_pending_across_a_reload_edit_all_run(tmp_path, kind):
+    """A classic app's edit restarts the server; a python3 app's restarts only its instance, and the
+    tasks due meanwhile wait for it."""
+    if kind == "python3":
+        pytest.importorskip("google.appengine.api")
+    root = make_app(tmp_path / kind, kind)
     with emulator(root, storage_path=tmp_path / "storage", args=["--reload"]) as emu:
         assert emu.client.get("/enqueue?n=100", timeout=120).status == 200
         time.sleep(1.1)
-        main = root / "restartapp.py"
-        main.write_text(main.read_text() + "\n# edited\n")  # the server restarts with tasks queued
+        main = root / ("restartapp.py" if kind == "classic" else "main.py")
+        main.write_text(main.read_text() + "\n# edited\n")  # a restart with tasks queued
         wait_for(lambda: len(ran(root)) == 100, timeout=90, what="every task run after the reload")
     assert ran(root) == {f"t{i}" for i in range(100)}
