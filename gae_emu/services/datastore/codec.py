@@ -67,6 +67,8 @@ def decode_data(item: List[Any]) -> Any:
     raise ValueError("unknown value tag %r" % (tag,))
 
 
+# One encoder for every row and path text: json.dumps with arguments builds a new one per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _FRAGMENT_TYPES = (type(None), bool, int, float, str, bytes, datetime.datetime, Key)
 
 
@@ -83,7 +85,7 @@ def value_fragments(data: Any) -> Optional[List[str]]:
         except (UnicodeError, AttributeError):
             pass
     # A stored value is its encode_data pair followed by meaning and index flag: `["s","x",0,true]`.
-    return [json.dumps(encode_data(f), separators=(",", ":"), ensure_ascii=False)[:-1] + "," for f in forms]
+    return [_COMPACT.encode(encode_data(f))[:-1] + "," for f in forms]
 
 
 def path_to_json(path: Path) -> List[List[Any]]:
@@ -95,7 +97,7 @@ def path_from_json(items: List[List[Any]]) -> Path:
 
 
 def path_text(path: Path) -> str:
-    return json.dumps(path_to_json(path), separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(path_to_json(path))
 
 
 def key_from_row(app: str, namespace: str, text: str) -> Key:
@@ -108,7 +110,7 @@ def encode_entity(entity: Entity) -> str:
         [p.name, p.multiple, [encode_data(v.data) + [v.meaning, v.indexed] for v in p.values]]
         for p in entity.properties.values()
     ]
-    return json.dumps({"p": props}, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode({"p": props})
 
 
 def decode_entity(key: Key, text: str) -> Entity:

@@ -113,19 +113,22 @@ class DatastoreService:
         with self.storage.transaction() as conn:
             self._reserve(conn, keys)
 
-    def _complete(self, keys: List[Key]) -> List[Key]:
+    def _complete(self, keys: List[Key], conn: Optional[sqlite3.Connection] = None) -> List[Key]:
+        """`keys` with fresh ids for the incomplete ones (in `conn`'s transaction, else in one of its own)."""
         incomplete = [i for i, k in enumerate(keys) if not k.has_id_or_name()]
         if not incomplete:
             return keys
+        if conn is None:
+            with self.storage.transaction() as own:
+                return self._complete(keys, own)
         by_app: Dict[str, List[int]] = {}
         for i in incomplete:
             by_app.setdefault(keys[i].app(), []).append(i)
         done = list(keys)
-        with self.storage.transaction() as conn:
-            for app, indexes in by_app.items():
-                start = self._allocate(conn, app, len(indexes))
-                for offset, i in enumerate(indexes):
-                    done[i] = keys[i].with_id(start + offset)
+        for app, indexes in by_app.items():
+            start = self._allocate(conn, app, len(indexes))
+            for offset, i in enumerate(indexes):
+                done[i] = keys[i].with_id(start + offset)
         return done
 
     # -- groups --------------------------------------------------------------------------------
@@ -206,14 +209,15 @@ class DatastoreService:
                 raise BadRequestError("An entity needs a key with a kind.")
             if any(not kind for kind, _ in entity.key.path):  # production refuses it; the console could not list it
                 raise BadRequestError(f"Every element of a key's path needs a kind: {entity.key.path!r}")
-        keys = self._complete([e.key for e in entities])
-        stored = [with_user_ids(e if e.key == k else e.with_key(k)) for e, k in zip(entities, keys)]
         if txn is not None:
-            for entity in stored:
-                self._touch(txn, entity.key, read=False)
-                txn.mutations[entity.key] = entity
+            keys = self._complete([e.key for e in entities])
+            for entity, key in zip(entities, keys):
+                self._touch(txn, key, read=False)
+                txn.mutations[key] = with_user_ids(entity if entity.key == key else entity.with_key(key))
             return keys
-        with self.storage.transaction() as conn:
+        with self.storage.transaction() as conn:  # ids and rows in one SQLite transaction
+            keys = self._complete([e.key for e in entities], conn)
+            stored = [with_user_ids(e if e.key == k else e.with_key(k)) for e, k in zip(entities, keys)]
             self._apply(conn, [(e.key, e) for e in stored])
         return keys
 
