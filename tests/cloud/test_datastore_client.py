@@ -274,3 +274,28 @@ def test_gql_with_literals_named_and_positional_bindings(client):
     assert props["property_3"].double_value == 30.0
     short = _gql(client, "SELECT COUNT(*) AS c FROM Book WHERE pages > 0", aggregation=True)
     assert short.batch.aggregation_results[0].aggregate_properties["c"].integer_value == 5
+
+
+def test_transactions_of_both_apis_conflict(client, service):
+    """A write through the bundled API's service (what datastore_v3 calls) to an entity group a v1
+    transaction has read makes that transaction's commit ABORTED, and the reverse."""
+    from google.cloud import datastore
+
+    from gae_emu.services.datastore import Entity as ServiceEntity, TransactionFailedError
+
+    key = client.key("Shared", "s")
+    client.put(datastore.Entity(key))
+    stored_key = Key.build("dev~" + PROJECT, "", [("Shared", "s")])
+    txn = client.transaction()
+    txn.begin()
+    client.get(key, transaction=txn)
+    service.put([ServiceEntity.from_values(stored_key, {"by": "bundled"})])
+    txn.put(datastore.Entity(key))
+    with pytest.raises(google_exceptions.Conflict):
+        txn.commit()
+    bundled = service.begin_transaction()
+    service.get([stored_key], bundled)
+    client.put(datastore.Entity(key))
+    service.put([ServiceEntity.from_values(stored_key, {"by": "bundled again"})], bundled)
+    with pytest.raises(TransactionFailedError):
+        service.commit(bundled)
