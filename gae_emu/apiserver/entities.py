@@ -30,9 +30,9 @@ from gae_emu.apiserver.protos import pb
 from gae_emu.services.datastore import (
     BadRequestError, Entity, GeoPt, Key, Meaning, Property, UserValue, Value,
 )
-from gae_emu.services.datastore.entities import datetime_to_usec, usec_to_datetime
+from gae_emu.services.datastore.entities import ZLIB_FLAG, datetime_to_usec, usec_to_datetime
 
-ZLIB_MEANING_FLAG = 1 << 20  # far above entity.proto's meanings; kept only by this module
+ZLIB_MEANING_FLAG = ZLIB_FLAG  # the service's compressed bit (Cloud Datastore's meaning 22 too)
 ZLIB_URI = "ZLIB"
 BYTE_MEANINGS = {Meaning.BLOB, Meaning.BYTESTRING, Meaning.ENTITY_PROTO}
 # UserValue's optional wire fields, and the UserValue attribute each one fills.

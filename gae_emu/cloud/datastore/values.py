@@ -6,7 +6,8 @@ a named database `d` is the app `dev~p/d` (a `/` never occurs in an app id). Goi
 partition prefix (`dev~`, `s~`) is dropped.
 
 Values keep what the bundled API reads: a timestamp is a datetime (meaning GD_WHEN), a blob is a
-byte string (BYTESTRING when indexed, else BLOB), a point a `GeoPt`, a user (an `entity_value` with
+byte string (BYTESTRING when indexed, else BLOB; meaning 22, Cloud NDB's compressed bytes, is
+the service's ZLIB bit, what bundled ndb's `compressed=True` writes), a point a `GeoPt`, a user (an `entity_value` with
 meaning 20, as Cloud NDB writes one) a `UserValue`, an array a multiple property; an explicit v1
 `meaning` is kept. An embedded entity is kept as its v1 bytes under a private meaning bit, readable
 through this API only (docs/cloud-datastore.md).
@@ -21,10 +22,11 @@ from typing import Any, Optional, Tuple
 from gae_emu.cloud.datastore.errors import invalid
 from gae_emu.cloud.datastore.protos import pb
 from gae_emu.services.datastore import Entity, GeoPt, Key, Meaning, Property, UserValue, Value
-from gae_emu.services.datastore.entities import datetime_to_usec, usec_to_datetime
+from gae_emu.services.datastore.entities import ZLIB_FLAG, datetime_to_usec, usec_to_datetime
 
 APP_PREFIX = "dev~"
 MEANING_USER = 20  # Cloud NDB's _MEANING_PREDEFINED_ENTITY_USER
+MEANING_COMPRESSED = 22  # Cloud NDB's _MEANING_COMPRESSED: zlib bytes (the service's ZLIB_FLAG)
 EMBEDDED_V1 = 1 << 21  # a private meaning bit: the value is a serialized v1 Entity
 # Meanings the v1 value type already says; not repeated on the way out.
 _IMPLIED = {Meaning.GD_WHEN, Meaning.GEORSS_POINT, Meaning.BLOB, Meaning.BYTESTRING, Meaning.INDEX_VALUE}
@@ -110,6 +112,8 @@ def data_from_pb(v: Any, project: str, database: str, where: str) -> Tuple[Any, 
     if which in ("boolean_value", "integer_value", "double_value", "string_value"):
         return getattr(v, which), meaning
     if which == "blob_value":
+        if meaning == MEANING_COMPRESSED:
+            return bytes(v.blob_value), Meaning.BLOB | ZLIB_FLAG
         return bytes(v.blob_value), meaning or (Meaning.BLOB if v.exclude_from_indexes else Meaning.BYTESTRING)
     if which == "timestamp_value":
         usec = v.timestamp_value.seconds * 1_000_000 + v.timestamp_value.nanos // 1000
@@ -154,7 +158,9 @@ def value_to_pb(value: Value, message: Any) -> None:
     data, meaning = value.data, value.meaning
     if not value.indexed:
         message.exclude_from_indexes = True
-    if meaning and meaning not in _IMPLIED and not meaning & EMBEDDED_V1:
+    if meaning & ZLIB_FLAG:
+        message.meaning = MEANING_COMPRESSED
+    elif meaning and meaning not in _IMPLIED and not meaning & EMBEDDED_V1:
         message.meaning = meaning
     if data is None:
         message.null_value = 0

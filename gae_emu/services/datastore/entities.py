@@ -56,6 +56,11 @@ class Meaning(enum.IntEnum):
     EMPTY_LIST = 24
 
 
+# A stored meaning bit: the bytes are zlib-compressed (ndb `compressed=True`), what datastore_v3
+# says with `meaning_uri: "ZLIB"` and Cloud Datastore v1 with meaning 22. Far above every meaning.
+ZLIB_FLAG = 1 << 20
+
+
 class Text(str):
     """A long unicode string: never indexed (meaning TEXT)."""
 

@@ -13,6 +13,7 @@ class Greeting(ndb.Model):
     tags = ndb.StringProperty(repeated=True)
     body = ndb.TextProperty()
     when = ndb.DateTimeProperty(auto_now_add=True)
+    packed = ndb.BlobProperty(compressed=True)
 
 
 @app.route("/get/<name>")
@@ -21,14 +22,14 @@ def get(name):
     if g is None:
         return jsonify(None)
     return jsonify(id=g.key.id(), author=g.author, n=g.n, tags=g.tags, body=g.body, app=g.key.app(),
-                   when=g.when.isoformat())
+                   when=g.when.isoformat(), packed=g.packed.decode() if g.packed else None)
 
 
 @app.route("/put", methods=["POST"])
 def put():
     data = request.get_json()
     key = Greeting(id=data["id"], author=data["author"], n=data["n"], tags=data.get("tags", []),
-                   body=data.get("body")).put()
+                   body=data.get("body"), packed=data["packed"].encode() if "packed" in data else None).put()
     return jsonify(id=key.id())
 
 

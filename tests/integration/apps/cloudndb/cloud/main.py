@@ -16,6 +16,7 @@ class Greeting(ndb.Model):
     tags = ndb.StringProperty(repeated=True)
     body = ndb.TextProperty()
     when = ndb.DateTimeProperty(auto_now_add=True)
+    packed = ndb.BlobProperty(compressed=True)
 
 
 class Counter(ndb.Model):
@@ -23,7 +24,10 @@ class Counter(ndb.Model):
 
 
 def greeting_json(g):
-    return {"id": g.key.id(), "author": g.author, "n": g.n, "tags": g.tags, "body": g.body}
+    out = {"id": g.key.id(), "author": g.author, "n": g.n, "tags": g.tags, "body": g.body}
+    if g.packed is not None:
+        out["packed"] = g.packed.decode()
+    return out
 
 
 @app.route("/put", methods=["POST"])
@@ -31,7 +35,7 @@ def put():
     data = request.get_json()
     with client.context():
         key = Greeting(id=data.get("id"), author=data["author"], n=data["n"], tags=data.get("tags", []),
-                       body=data.get("body")).put()
+                       body=data.get("body"), packed=data["packed"].encode() if "packed" in data else None).put()
     return jsonify(id=key.id())
 
 
