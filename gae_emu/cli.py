@@ -154,7 +154,7 @@ class DevCommand(click.Command):
 @click.option("--api-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the API server that appengine-python-standard apps call (python3 runtimes only). 0 picks a free port.")
 @click.option("--datastore-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Datastore API (gRPC and REST) that google-cloud-ndb and google-cloud-datastore apps reach through DATASTORE_EMULATOR_HOST (python3 runtimes, [cloud] extra). 0 picks a free port.")
 @click.option("--no-admin", is_flag=True, help="Do not serve the admin console on its own port.")
-@click.option("--tasks-port", default=8123, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Tasks API (gRPC) for google-cloud-tasks; instances get it as CLOUD_TASKS_EMULATOR_HOST. 0 picks a free port. Needs the [cloud] extra.")
+@click.option("--tasks-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Tasks API (gRPC) for google-cloud-tasks; instances get it as CLOUD_TASKS_EMULATOR_HOST and the banner prints it. 0 picks a free port. Needs the [cloud] extra.")
 @click.option("--no-tasks-api", is_flag=True, help="Do not serve the Cloud Tasks API.")
 @click.option("--tasks-location", default="us-central1", show_default=True, help="The one location of the Cloud Tasks API (projects/APP_ID/locations/LOCATION).")
 @click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the app's data (created with mode 0700). Default: gae-emu.APP_ID.USER.HASH under the system temp dir, HASH naming the app folder's path.")

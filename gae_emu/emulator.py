@@ -95,7 +95,7 @@ class EmulatorOptions:
     config_files: Dict[str, "ConfigFile"] = field(default_factory=dict)
     enable_cron: bool = True  # run cron.yaml's jobs on their schedule
     require_indexes: bool = False  # a query lacking its index.yaml index fails, as in production
-    tasks_port: Optional[int] = 8123  # the Cloud Tasks gRPC API (CLOUD_TASKS_EMULATOR_HOST); None: off; 0: free port
+    tasks_port: Optional[int] = 0  # the Cloud Tasks gRPC API (CLOUD_TASKS_EMULATOR_HOST); None: off; 0: free port
     tasks_location: str = "us-central1"
 
 

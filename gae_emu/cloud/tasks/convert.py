@@ -189,8 +189,6 @@ def task_from_pb(task: Any, queue: QueueDef, names: Names) -> NewTask:
         request = task.http_request
         if not request.url.lower().startswith(("http://", "https://")):
             raise invalid(f"HttpRequest.url must start with 'http://' or 'https://'; found {request.url!r}.")
-        if request.HasField("oauth_token") and request.HasField("oidc_token"):
-            raise invalid("HttpRequest can set only one of oauth_token and oidc_token.")
         http = HttpTarget(
             oidc_email=request.oidc_token.service_account_email or None if request.HasField("oidc_token") else None,
             oidc_audience=request.oidc_token.audience or None if request.HasField("oidc_token") else None,
