@@ -286,12 +286,7 @@ def datastore(ctx: click.Context, port: int, storage_path: Optional[str], clear_
     click.echo(f"gae-emu: Cloud Datastore API at {server.server.address} (gRPC and REST)")
     if server.admin_url:
         click.echo(f"gae-emu: admin console at {server.admin_url}")
-    click.echo(f"gae-emu: storage in {path}")
-    for name, value in server.env.items():
-        click.echo(f"export {name}={value}")
-    sys.stdout.flush()
-    _wait_for_signal()
-    server.stop()
+    _serve_until_signal(server, path)
 
 
 @datastore.command("env-init")
@@ -347,12 +342,7 @@ def tasks(port: int, storage_path: Optional[str], queue_yaml: Optional[str], pro
         raise UserError(str(exc)) from None
     server.start()
     click.echo(f"gae-emu: Cloud Tasks API at {server.server.address} (project {project}, location {tasks_location})")
-    click.echo(f"gae-emu: storage in {path}")
-    for name, value in server.env.items():
-        click.echo(f"export {name}={value}")
-    sys.stdout.flush()
-    _wait_for_signal()
-    server.stop()
+    _serve_until_signal(server, path)
 
 
 def _exit_now(code: int) -> None:
@@ -362,6 +352,17 @@ def _exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _serve_until_signal(server, path: Path) -> None:
+    """The standalone servers' banner (storage, then `export` lines for the client libraries),
+    then serve until SIGINT/SIGTERM."""
+    click.echo(f"gae-emu: storage in {path}")
+    for name, value in server.env.items():
+        click.echo(f"export {name}={value}")
+    sys.stdout.flush()
+    _wait_for_signal()
+    server.stop()
 
 
 def _wait_for_signal() -> None:

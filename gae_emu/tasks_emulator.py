@@ -12,11 +12,7 @@ Imports: the standard library, `gae_emu.*` except `cli` and `handlers`.
 """
 from __future__ import annotations
 
-import getpass
 import logging
-import os
-import re
-import tempfile
 import urllib.parse
 from pathlib import Path
 from typing import Dict, Optional
@@ -26,6 +22,7 @@ from gae_emu.cloud.tasks import DEFAULT_LOCATION, CloudTasksServer
 from gae_emu.cloud.tasks.httptarget import send
 from gae_emu.config.models import QueueConfig
 from gae_emu.config.queueyaml import QueueConfigWatcher
+from gae_emu.emulator import default_storage_path as app_storage_path
 from gae_emu.runtime.delivery import TaskDelivery
 from gae_emu.runtime.hosts import local_hosts_only
 from gae_emu.runtime.server import PortInUseError, ServerSet
@@ -38,11 +35,9 @@ DEFAULT_PORT = 8123  # the port other Cloud Tasks emulators use
 
 
 def default_storage_path() -> Path:
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
-    return Path(tempfile.gettempdir()) / re.sub(r"[^A-Za-z0-9_.-]", "_", f"gae-emu.tasks.{user}")
+    """A folder under the system temp dir per user and current folder, named as `gae-emu dev`
+    names an app's (`gae-emu.tasks.<user>.<hash>`)."""
+    return app_storage_path("tasks", Path.cwd())
 
 
 class AppUrlDelivery:
