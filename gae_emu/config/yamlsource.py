@@ -6,6 +6,10 @@
 record a `Problem` on the `Source` instead of raising, so one pass reports every mistake in a file.
 `Source.check()` raises the collected problems as one `ConfigError`.
 
+`Source.load()` is total: whatever bytes a file holds, it returns a mapping or raises a located
+`ConfigError` (size, UTF-8 and control characters are checked first, and nesting depth on PyYAML's
+iterative scanner before its recursive parser runs), so every loader built on it inherits that.
+
 Imports: the standard library, yaml, `gae_emu.config.errors`.
 """
 from __future__ import annotations
