@@ -53,12 +53,18 @@ def home(ctx: Context) -> Response:
 # -- task queues --------------------------------------------------------------------------------------
 
 
+def _mode(queue: dict) -> str:
+    """`push`, plus where the queue comes from when not queue.yaml, and `paused` (PauseQueue)."""
+    notes = [queue["mode"]] + (["from the Cloud Tasks API"] if queue["source"] != "queue.yaml" else [])
+    return ", ".join(notes + (["paused"] if queue["paused"] else []))
+
+
 def queues(ctx: Context) -> str:
     if apiproxy.current().taskqueue is None:
         raise ServiceUnavailable("No task queues are served by this process (gae-emu datastore).")
     listed = tq.queue_dicts()
     rows = [
-        [link(url(ctx.base, "queues", q["name"]), q["name"], class_="queue"), q["mode"], q["rate"] or "",
+        [link(url(ctx.base, "queues", q["name"]), q["name"], class_="queue"), _mode(q), q["rate"] or "",
          q["tasks"], when(q["oldest_eta"]), q["in_flight"], q["executed_last_minute"], q["failures"]]
         for q in listed
     ]
@@ -108,7 +114,7 @@ def queue(ctx: Context, queue: str) -> str:
                      t["payload_size"], _deferred_cell(t), "running" if t["in_flight"] else actions])
     body = join([
         html("<p>Mode {}, rate {}, {} task(s), {} in flight, {} run in the last minute, {} failure(s). {} {}</p>",
-             info["mode"], info["rate"] or "-", info["tasks"], info["in_flight"], info["executed_last_minute"],
+             _mode(info), info["rate"] or "-", info["tasks"], info["in_flight"], info["executed_last_minute"],
              info["failures"], link(url(ctx.base, "queues", queue, "tombstones"), "Tombstones"),
              post_button(url(ctx.base, "queues", queue, "purge"), "Purge queue", ctx.token, "purge danger")),
         table(["Name", "ETA", "Request", "Retries", "Executions", "Last response", "Headers", "Payload bytes",

@@ -89,6 +89,8 @@ def queue_dicts() -> List[Dict[str, Any]]:
             "executed_last_minute": s.executed_last_minute,
             "failures": s.failures,
             "max_concurrent_requests": s.max_concurrent_requests,
+            "paused": s.paused,
+            "source": "Cloud Tasks API" if s.api else "queue.yaml",
         }
         for s in sorted(stats.values(), key=lambda s: s.queue)
     ]

@@ -17,7 +17,7 @@ from google.api_core import exceptions  # noqa: E402
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport  # noqa: E402
 from google.protobuf import timestamp_pb2  # noqa: E402
 
-from gae_emu.testing import EmulatorHandle, RecordingServer, emulator, wait_for  # noqa: E402
+from gae_emu.testing import EmulatorHandle, HttpClient, RecordingServer, emulator, wait_for  # noqa: E402
 
 APP = Path(__file__).parent / "apps" / "cloudtasks"
 PROJECT = "cloudtasks-test"
@@ -244,7 +244,11 @@ def test_tasks_are_shared_with_the_legacy_api_and_the_admin_console(server, clie
     assert {name, task_id} <= set(server.client.get("/legacy-query?queue=fromyaml").json())
     assert {name, task_id} <= {t["name"] for t in server.tasks("fromyaml")}
     api_queue = new_queue(client)
-    assert api_queue.name.rsplit("/", 1)[1] in {q["name"] for q in server.queues()}
+    client.pause_queue(name=api_queue.name)
+    [shown] = [q for q in server.queues() if q["name"] == api_queue.name.rsplit("/", 1)[1]]
+    assert shown["paused"] and shown["source"] == "Cloud Tasks API"
+    page = HttpClient(server.admin_url).get("/queues").text
+    assert "from the Cloud Tasks API, paused" in page
 
 
 def test_instances_get_the_address_and_an_unmodified_app_creates_tasks(server):

@@ -154,4 +154,6 @@ class QueueStats:
     failures: int = 0  # tasks dropped after exhausting their retry limits (since start)
     rate: Optional[str] = None
     max_concurrent_requests: Optional[int] = None
+    paused: bool = False  # paused through Cloud Tasks' PauseQueue
+    api: bool = False  # created through the Cloud Tasks API (else queue.yaml's)
     extra: dict = field(default_factory=dict)

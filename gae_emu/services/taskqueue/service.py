@@ -331,7 +331,8 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         config = self.queue_config()
         now = self.clock()
         result: Dict[str, QueueStats] = {
-            q.name: QueueStats(queue=q.name, mode=q.mode, rate=q.rate, max_concurrent_requests=q.max_concurrent_requests)
+            q.name: QueueStats(queue=q.name, mode=q.mode, rate=q.rate, max_concurrent_requests=q.max_concurrent_requests,
+                               paused=q.paused, api=q.api)
             for q in config.queues
         }
         with self.storage.read() as conn:
