@@ -25,6 +25,10 @@ from gae_emu.config.scriptcheck import module_clash
 from gae_emu.config.summary import format_extras
 
 USER_ERROR_EXIT = 2
+# gRPC (the Cloud APIs' servers) would print a line into every instance's output when the emulator
+# starts one ("skipping fork() handlers"): instances are started with fork + exec, never forked
+# Python, so gRPC's fork support has nothing to do. Read by grpc when it is first imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
 class UserError(click.ClickException):

@@ -73,16 +73,23 @@ _PRE_EXEC = _death_signal()
 
 
 def import_error_summary(lines: List[str]) -> str:
-    """`file:line: Error: message` from a traceback in an instance's output, else its last line."""
+    """`file:line: Error: message` from the last traceback in an instance's output (lines other
+    programs print after it are skipped), else its last line."""
     text = [line for line in lines if line.strip()]
     if not text:
         return ""
-    last = text[-1].strip()
-    for line in reversed(text):
+    starts = [i for i, line in enumerate(text) if line.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return text[-1].strip()
+    where, error = "", text[-1].strip()
+    for line in text[starts[-1] + 1:]:
         match = _FRAME_RE.match(line)
         if match:
-            return f"{match.group('file')}:{match.group('line')}: {last}"
-    return last
+            where = f"{match.group('file')}:{match.group('line')}: "
+        elif not line[:1].isspace():  # the exception line ends the traceback
+            error = line.strip()
+            break
+    return where + error
 
 
 @dataclass
