@@ -299,3 +299,31 @@ def test_transactions_of_both_apis_conflict(client, service):
     service.put([ServiceEntity.from_values(stored_key, {"by": "bundled again"})], bundled)
     with pytest.raises(TransactionFailedError):
         service.commit(bundled)
+
+
+def test_transactions_query_without_ancestor_and_span_many_groups(client):
+    from google.cloud import datastore
+    from google.cloud.datastore.query import PropertyFilter
+
+    for i in range(30):
+        e = datastore.Entity(client.key("Wide", i + 1))
+        e["n"] = i
+        client.put(e)
+    with client.transaction() as txn:
+        found = list(client.query(kind="Wide", filters=[PropertyFilter("n", ">=", 0)]).fetch())
+        assert len(found) == 30  # 30 entity groups: over App Engine's 25, within Cloud Datastore's bound
+        for e in found:
+            e["n"] += 100
+            txn.put(e)
+    assert sorted(e["n"] for e in client.query(kind="Wide").fetch()) == list(range(100, 130))
+    # A result changed by someone else before the commit makes the commit fail.
+    other = datastore.Client(project=PROJECT, _use_grpc=client._use_grpc)  # outside the transaction
+    with pytest.raises(google_exceptions.Conflict):
+        with client.transaction() as txn:
+            (first,) = list(client.query(kind="Wide", filters=[PropertyFilter("n", "=", 100)]).fetch())
+            rival = datastore.Entity(first.key)
+            rival["n"] = -1
+            other.put(rival)
+            first["n"] = 0
+            txn.put(first)
+    assert other.get(first.key)["n"] == -1

@@ -2,9 +2,10 @@
 
 A v1 transaction is opaque bytes; here it is the service transaction's handle in ASCII. v1
 transactions always span entity groups (as Firestore in Datastore mode does), so every one is the
-service's cross-group (xg) kind, optimistic as Google's Datastore emulator is: the second of two
-conflicting commits gets ABORTED and the client library retries. Read-only transactions refuse
-mutations at commit.
+service's cross-group (xg) kind, bounded by 500 entity groups rather than 25, and may run
+non-ancestor queries (every result's group then joins the transaction's conflict check). They are
+optimistic, as Google's Datastore emulator is: the second of two conflicting commits gets ABORTED
+and the client library retries. Read-only transactions refuse mutations at commit.
 
 Imports: the standard library, `gae_emu.services.datastore`, this package.
 """
@@ -17,6 +18,7 @@ from gae_emu.cloud.datastore.errors import invalid
 from gae_emu.services.datastore import BadRequestError, DatastoreService, Transaction
 
 EXPIRED = "The referenced transaction has expired or is no longer valid."
+MAX_ENTITIES = 500  # a Cloud Datastore transaction's bound (its commit's mutations), not App Engine's 25 groups
 
 
 class Transactions:
@@ -32,7 +34,7 @@ class Transactions:
         if read_only and options.read_only.HasField("read_time"):
             raise invalid("transaction_options.read_only.read_time: reads at a past time are not "
                           "supported by gae-emu (it keeps no history)")
-        txn = self.service.begin_transaction(xg=True, app=app)
+        txn = self.service.begin_transaction(xg=True, app=app, max_groups=MAX_ENTITIES)
         if read_only:
             with self._lock:
                 self._read_only.add(txn.handle)

@@ -75,7 +75,8 @@ class Query:
     group_by: Sequence[str] = ()  # one result per distinct combination of these (ndb's distinct)
     # Cloud Datastore (Firestore in Datastore mode) only: a result must also pass one of these
     # conjunctions (OR filters, in disjunctive normal form); and `cloud_rules` lifts the legacy
-    # limits: inequalities on several properties, and orders that need not start with one.
+    # limits: inequalities on several properties, orders that need not start with one, and
+    # non-ancestor queries inside transactions.
     any_of: Sequence[Sequence[Filter]] = ()
     cloud_rules: bool = False
 
@@ -183,7 +184,7 @@ def effective_orders(filters: List[Filter], orders: List[Order], exists: Sequenc
 
 def validate(query: Query, filters: List[Filter], orders: List[Order], in_transaction: bool) -> None:
     """App Engine's checks (datastore_stub_util.CheckQuery), with its messages."""
-    if in_transaction and query.ancestor is None:
+    if in_transaction and query.ancestor is None and not query.cloud_rules:
         raise BadRequestError("Only ancestor queries are allowed inside transactions.")
     if query.ancestor is not None and query.ancestor.namespace() != query.namespace:
         raise BadRequestError("query namespace is %s but ancestor namespace is %s"

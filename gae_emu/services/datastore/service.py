@@ -20,7 +20,7 @@ from gae_emu.services.datastore.entities import Entity, with_user_ids
 from gae_emu.services.datastore.errors import BadArgumentError, BadRequestError, Timeout, TransactionFailedError
 from gae_emu.services.datastore.keys import Key
 from gae_emu.services.datastore.query import Query, QueryResult
-from gae_emu.services.datastore.transactions import Transaction, TransactionState
+from gae_emu.services.datastore.transactions import MAX_ENTITY_GROUPS_PER_XG_TXN, Transaction, TransactionState
 from gae_emu.storage import Storage, full_disk_as
 
 log = logging.getLogger(__name__)
@@ -250,8 +250,10 @@ class DatastoreService:
 
     # -- transactions --------------------------------------------------------------------------
 
-    def begin_transaction(self, xg: bool = False, app: Optional[str] = None) -> Transaction:
-        txn = Transaction(app, xg)
+    def begin_transaction(self, xg: bool = False, app: Optional[str] = None,
+                          max_groups: int = MAX_ENTITY_GROUPS_PER_XG_TXN) -> Transaction:
+        """A new transaction; `max_groups` bounds an xg one (Cloud Datastore's are not App Engine's 25)."""
+        txn = Transaction(app, xg, max_groups)
         with self._lock:
             self._transactions[txn.handle] = txn
         return txn
@@ -329,7 +331,12 @@ class DatastoreService:
             return query_module.run(metadata.scoped(query), self._metadata_candidates(query))
         if self.index_policy is not None:  # index.yaml: refuse (--require-indexes) or note the index
             self.index_policy(query)
-        result = query_module.run(query, self._candidates(query, txn), in_transaction=txn is not None)
+        if txn is not None and query.ancestor is None:  # Cloud Datastore's rules allow it (query.validate)
+            result = query_module.run(query, self._candidates(query, None), in_transaction=True)
+            for key in result.keys:  # a result that changes before the commit makes it fail
+                self._touch(txn, key, read=False)
+        else:
+            result = query_module.run(query, self._candidates(query, txn), in_transaction=txn is not None)
         result.index = indexes.composite_index(query)
         return result
 

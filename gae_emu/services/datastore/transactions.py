@@ -34,10 +34,11 @@ class TransactionState(enum.Enum):
 class Transaction:
     """One open datastore transaction. Create it with `DatastoreService.begin_transaction`."""
 
-    def __init__(self, app: Optional[str], xg: bool = False) -> None:
+    def __init__(self, app: Optional[str], xg: bool = False, max_groups: int = MAX_ENTITY_GROUPS_PER_XG_TXN) -> None:
         self.handle: int = next(_handles)
         self.app = app
         self.xg = xg
+        self.max_groups = max_groups
         self.state = TransactionState.ACTIVE
         self.group_versions: Dict[Key, int] = {}
         # root key -> {path text: entity row data} as committed when the txn first read the group
@@ -73,7 +74,7 @@ class Transaction:
             raise BadRequestError("Transactions cannot span applications (expected %s, got %s)"
                                   % (self.app, root.app()))
         if self.xg:
-            if len(self.group_versions) >= MAX_ENTITY_GROUPS_PER_XG_TXN:
+            if len(self.group_versions) >= self.max_groups:
                 raise BadRequestError("operating on too many entity groups in a single transaction.")
         elif self.group_versions:
             raise BadRequestError("cross-groups transaction need to be explicitly specified (xg=True)")
