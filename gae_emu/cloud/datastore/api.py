@@ -102,22 +102,32 @@ class DatastoreV1:
                 entity_to_pb(entity, response.found.add(version=version).entity)
         return response
 
-    @_service_errors
-    def run_query(self, request: Any) -> Any:
+    @staticmethod
+    def _resolve(request: Any, response: Any, field: str, from_gql: Callable) -> queries.Scope:
+        """Copy the request's query (`field`), or the one its GQL stands for, into `response.query`."""
         project, database = _project(request)
-        response = pb().RunQueryResponse()
         scope = queries.Scope(project, database, request.partition_id.namespace_id)
         which = request.WhichOneof("query_type")
         if which == "gql_query":
-            if gql.is_aggregation(request.gql_query):
-                raise invalid("gql_query: an aggregation (AGGREGATE or SELECT COUNT) needs RunAggregationQuery")
-            response.query.CopyFrom(gql.to_query(request.gql_query, project, database, scope.namespace))
-        elif which == "query":
-            response.query.CopyFrom(request.query)
+            response.query.CopyFrom(from_gql(request.gql_query, project, database, scope.namespace))
+        elif which == field:
+            response.query.CopyFrom(getattr(request, field))
         else:
-            raise invalid("query: a query or gql_query must be set")
+            raise invalid(f"{field}: a {field} or gql_query must be set")
+        return scope
+
+    @staticmethod
+    def _gql_query(message: Any, project: str, database: str, namespace: str) -> Any:
+        if gql.is_aggregation(message):
+            raise invalid("gql_query: an aggregation (AGGREGATE or SELECT COUNT) needs RunAggregationQuery")
+        return gql.to_query(message, project, database, namespace)
+
+    @_service_errors
+    def run_query(self, request: Any) -> Any:
+        response = pb().RunQueryResponse()
+        scope = self._resolve(request, response, "query", self._gql_query)
         query, result_type = queries.query_from_pb(response.query, scope)
-        txn = self._read_txn(request, app_for(project, database), response)
+        txn = self._read_txn(request, app_for(scope.project, scope.database), response)
         batch = queries.batch_query(query)
         result = self.service.run_query(batch, txn)
         versions = self.service.group_versions(result.keys) if result_type != queries.PROJECTION else [0] * len(result.entities)
@@ -126,17 +136,9 @@ class DatastoreV1:
 
     @_service_errors
     def run_aggregation_query(self, request: Any) -> Any:
-        project, database = _project(request)
         response = pb().RunAggregationQueryResponse()
-        scope = queries.Scope(project, database, request.partition_id.namespace_id)
-        which = request.WhichOneof("query_type")
-        if which == "gql_query":
-            response.query.CopyFrom(gql.to_aggregation(request.gql_query, project, database, scope.namespace))
-        elif which == "aggregation_query":
-            response.query.CopyFrom(request.aggregation_query)
-        else:
-            raise invalid("aggregation_query: an aggregation_query or gql_query must be set")
-        txn = self._read_txn(request, app_for(project, database), response)
+        scope = self._resolve(request, response, "aggregation_query", gql.to_aggregation)
+        txn = self._read_txn(request, app_for(scope.project, scope.database), response)
         aggregations.run(self.service, response.query, scope, txn, response.batch)
         return response
 
