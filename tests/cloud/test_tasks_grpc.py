@@ -83,6 +83,8 @@ def test_names_are_checked_as_production_checks_them(client):
     ({"app_engine_http_request": {}, "dispatch_deadline": {"seconds": 5}}, "dispatch_deadline must be between 15s"),
     ({"http_request": {"url": "ftp://x"}}, "must start with 'http://' or 'https://'"),
     ({}, "app_engine_http_request or http_request"),
+    ({"http_request": {"url": "http://x", "headers": {"X-Bad": "a\r\nInjected: 1"}}}, "Invalid HTTP header"),
+    ({"app_engine_http_request": {"headers": {"Bad Name": "v"}}}, "Invalid HTTP header"),
     ({"app_engine_http_request": {"app_engine_routing": {"service": "nope"}}}, "Unknown target"),
     ({"app_engine_http_request": {}, "schedule_time": {"seconds": int(time.time()) + 31 * 86400}}, "30 days"),
 ])

@@ -15,6 +15,7 @@ Imports: the standard library, google-cloud-tasks, `gae_emu.config.models`,
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Mapping, Optional, Tuple
 
 from google.cloud import tasks_v2
@@ -155,7 +156,15 @@ def _routing(target: str) -> Tuple[str, str, str]:
 # -- tasks ----------------------------------------------------------------------------------------
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
 def _headers(given: Mapping[str, str]) -> list:
+    """The task's own headers, minus those the service sets; a name that is not an HTTP token or
+    a value with a line break is INVALID_ARGUMENT (it could not be sent)."""
+    for key, value in given.items():
+        if not _HEADER_NAME.match(key) or "\r" in value or "\n" in value or "\0" in value:
+            raise invalid(f"Invalid HTTP header {key!r}: names are HTTP tokens and values hold no line breaks.")
     return [(k, v) for k, v in given.items() if not k.lower().startswith(IGNORED_HEADERS)]
 
 

@@ -80,7 +80,7 @@ def send(task: TaskRecord, method: str, url: str, headers: List[Tuple[str, str]]
         return response.status
     except (socket.timeout, TimeoutError):
         return NO_ANSWER_STATUS
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # ValueError: a URL http.client refuses
         log.warning("task %s of queue %s: %s %s failed: %s", task.name, task.queue, method, url, exc)
         return 0
     finally:
