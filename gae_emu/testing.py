@@ -4,7 +4,8 @@ in-process services handle (App Engine's testbed idea) for unit tests of code th
 - `emulator(app_dir, ...)` starts the real `gae-emu dev` in a subprocess on free loopback ports with
   a temporary storage folder, waits until it serves, yields an `EmulatorHandle`, and stops it.
 - The pytest fixture `gae_emu` does the same for the app named by `@pytest.mark.gae_emu_app(path)`
-  (or the `gae_emu_app` fixture/ini option).
+  (relative to the test file's folder, else the rootdir); `gae_emu_shared` keeps one emulator per
+  app for the session and resets it before each test.
 - `services(...)` installs in-process services over a temporary database, with `run_tasks()` to
   execute queued tasks deterministically on the caller's thread.
 
@@ -13,7 +14,6 @@ Imports: the standard library, `gae_emu.apiproxy`, `gae_emu.storage`, `gae_emu.s
 from __future__ import annotations
 
 import datetime
-import http.cookiejar
 import json
 import os
 import re
@@ -24,13 +24,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+
+from gae_emu.testclient import Headers, HttpClient, HttpResponse, LoginError  # noqa: F401 (the handle's client)
 
 BANNER = re.compile(r"^gae-emu: (?:service (?P<service>\S+)|(?P<admin>admin console)) at (?P<url>http://\S+)$")
 EXPORT = re.compile(r"^gae-emu: export (?P<name>[A-Z0-9_]+)=(?P<value>\S+)$")
@@ -43,20 +43,6 @@ class EmulatorError(RuntimeError):
 
 class StuckTasksError(AssertionError):
     """`wait_until_idle` timed out; the message lists the tasks still queued or running."""
-
-
-@dataclass
-class HttpResponse:
-    status: int
-    headers: Dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 @dataclass(frozen=True)
@@ -83,50 +69,65 @@ class CronJobInfo:
                    last_run=moment(item["last_run"]), last_status=item["last_status"])
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+@dataclass(frozen=True)
+class DeferredCall:
+    """What a `deferred.defer` task will call, read from its pickle without unpickling it: the
+    callable's dotted name and its arguments as Python-like text (`args`, `kwargs`)."""
+
+    callable: Optional[str]
+    args: List[str]
+    kwargs: Dict[str, str]
+    error: Optional[str] = None  # why the payload could not be read
+
+    def __str__(self) -> str:
+        parts = list(self.args) + [f"{k}={v}" for k, v in self.kwargs.items()]
+        return f"{self.callable}({', '.join(parts)})"
 
 
-class HttpClient:
-    """A tiny cookie-keeping HTTP client that never follows redirects (tests look at them)."""
+@dataclass(frozen=True)
+class TaskInfo:
+    """One queued task as `EmulatorHandle.tasks()` returns it. `eta` is an aware UTC datetime,
+    `payload` the body bytes, `headers` the task's own headers (any case), `deferred` the decoded
+    call of a deferred task (else None). `task["name"]` still works: the old dict form."""
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.cookies = http.cookiejar.CookieJar()
-        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect())
+    name: str
+    queue: str
+    url: str
+    method: str
+    eta: datetime.datetime
+    retry_count: int
+    execution_count: int
+    last_response: Optional[int]
+    payload: bytes
+    headers: Headers
+    target: Optional[str]
+    tag: Optional[str]
+    in_flight: bool
+    deferred: Optional[DeferredCall]
+    raw: Dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
-    def request(self, method: str, path: str, data: Union[bytes, str, Dict[str, Any], None] = None,
-                headers: Optional[Dict[str, str]] = None, timeout: float = 30.0) -> HttpResponse:
-        url = path if path.startswith("http") else self.base_url + path
-        headers = dict(headers or {})
-        if isinstance(data, dict):
-            data = urllib.parse.urlencode(data)
-            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        req = urllib.request.Request(url, data=data, method=method.upper(), headers=headers)
-        try:
-            with self._opener.open(req, timeout=timeout) as resp:
-                return HttpResponse(resp.status, dict(resp.headers.items()), resp.read())
-        except urllib.error.HTTPError as err:
-            return HttpResponse(err.code, dict(err.headers.items()), err.read())
+    @classmethod
+    def from_api(cls, item: Dict[str, Any]) -> "TaskInfo":
+        import base64
 
-    def get(self, path: str, **kwargs: Any) -> HttpResponse:
-        return self.request("GET", path, **kwargs)
+        deferred = item.get("deferred")
+        payload = base64.b64decode(item["payload_base64"]) if "payload_base64" in item else (
+            (item.get("payload_preview") or "").encode("utf-8"))
+        return cls(name=item["name"], queue=item["queue"], url=item["url"], method=item["method"],
+                   eta=datetime.datetime.fromtimestamp(item["eta"], datetime.timezone.utc),
+                   retry_count=item["retry_count"], execution_count=item["execution_count"],
+                   last_response=item["last_response"], payload=payload,
+                   headers=Headers([(k, v) for k, v in item["headers"]]), target=item.get("target"),
+                   tag=item.get("tag"), in_flight=bool(item.get("in_flight")),
+                   deferred=DeferredCall(deferred["callable"], list(deferred["args"]), dict(deferred["kwargs"]),
+                                         deferred.get("error")) if deferred else None,
+                   raw=item)
 
-    def post(self, path: str, data: Any = None, **kwargs: Any) -> HttpResponse:
-        return self.request("POST", path, data=data, **kwargs)
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
 
-    def login(self, email: str = "test@example.com", admin: bool = False) -> None:
-        query = urllib.parse.urlencode({"email": email, "admin": str(admin), "action": "Login", "continue": "/"})
-        resp = self.get(f"/_ah/login?{query}")
-        if resp.status != 302:
-            raise EmulatorError(f"login failed: {resp.status} {resp.text[:200]}")
-
-    def logout(self) -> None:
-        self.get("/_ah/logout?continue=/")
-        self.cookies.clear()
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.raw.get(key, default)
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,10 @@ class EmulatorHandle:
     def queues(self) -> List[Dict[str, Any]]:
         return self._api("GET", "/queues")["queues"]
 
-    def tasks(self, queue: str = "default") -> List[Dict[str, Any]]:
-        return self._api("GET", f"/queues/{urllib.parse.quote(queue)}/tasks")["tasks"]
+    def tasks(self, queue: str = "default") -> List[TaskInfo]:
+        """The queue's tasks, soonest first, with their payloads and decoded deferred calls."""
+        items = self._api("GET", f"/queues/{urllib.parse.quote(queue)}/tasks?payload=1")["tasks"]
+        return [TaskInfo.from_api(item) for item in items]
 
     def run_task(self, queue: str, name: str) -> Dict[str, Any]:
         """Run one task now, on the caller's time, whatever its eta; returns its outcome."""
@@ -238,8 +241,10 @@ class EmulatorHandle:
         return datetime.datetime.fromisoformat(self._api("POST", "/cron/advance", {"seconds": seconds})["now"])
 
     def reset(self) -> None:
-        """Empty the datastore, the queues, the tombstones, the sent mail and the blobs."""
+        """Empty the datastore, the queues, the tombstones, memcache, the sent mail and the blobs,
+        and sign the client out: a shared emulator starts each test as a fresh one would."""
         self._api("POST", "/reset")
+        self.client.cookies.clear()
 
     # -- mail ------------------------------------------------------------------------------------------
 
@@ -518,7 +523,44 @@ def services(app_root: Optional[Union[str, Path]] = None, app_id: str = "dev~tes
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class EmulatorPool:
+    """Emulators shared by a test session, one per (apps, args): `get` starts one the first time
+    and resets it every later time; `close` stops them all."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._running: Dict[tuple, EmulatorHandle] = {}
+
+    def get(self, apps: Sequence[str], args: Sequence[str] = ()) -> EmulatorHandle:
+        key = (tuple(apps), tuple(args))
+        handle = self._running.get(key)
+        if handle is not None and handle.process.poll() is None:
+            handle.reset()
+            return handle
+        handle = self._stack.enter_context(emulator(*apps, args=args))
+        self._running[key] = handle
+        return handle
+
+    def close(self) -> None:
+        self._running.clear()
+        self._stack.close()
+
+
 # -- the pytest plugin -----------------------------------------------------------------------------
+
+
+def resolve_app_path(app: Union[str, Path], test_dir: Path, rootdir: Path) -> Path:
+    """An app path of `@pytest.mark.gae_emu_app`: absolute as given, else relative to the test
+    file's folder, else to pytest's rootdir (the one that exists, in that order)."""
+    path = Path(app)
+    if path.is_absolute():
+        return path
+    for base in (test_dir, rootdir):
+        if (base / path).exists():
+            return (base / path).resolve()
+    raise FileNotFoundError(f"gae_emu_app({str(app)!r}): no such app beside the test ({test_dir / path}) "
+                            f"nor in the rootdir ({rootdir / path})")
+
 
 try:
     import pytest
@@ -534,16 +576,41 @@ if pytest is not None:
             "`gae-emu dev` arguments",
         )
 
-    @pytest.fixture
-    def gae_emu(request: Any) -> Iterator[EmulatorHandle]:
-        """A running `gae-emu dev` for the app named by @pytest.mark.gae_emu_app(...)."""
+    def _marked_apps(request: Any) -> tuple:
+        """The marker's apps, resolved, and its `args`: the key of one emulator."""
         marker = request.node.get_closest_marker("gae_emu_app")
         if marker is None or not marker.args:
             raise pytest.UsageError("the gae_emu fixture needs @pytest.mark.gae_emu_app('path/to/app')")
-        base = Path(str(request.config.rootpath))
-        apps = [a if Path(a).is_absolute() else base / a for a in marker.args]
-        with emulator(*apps, args=marker.kwargs.get("args", ())) as handle:
+        test_dir = Path(str(request.node.path)).parent
+        try:
+            apps = tuple(str(resolve_app_path(a, test_dir, Path(str(request.config.rootpath)))) for a in marker.args)
+        except FileNotFoundError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        return apps, tuple(str(a) for a in marker.kwargs.get("args", ()))
+
+    @pytest.fixture
+    def gae_emu(request: Any) -> Iterator[EmulatorHandle]:
+        """A running `gae-emu dev` for the app named by @pytest.mark.gae_emu_app(...), started for
+        this test and stopped after it."""
+        apps, args = _marked_apps(request)
+        with emulator(*apps, args=args) as handle:
             yield handle
+
+    @pytest.fixture(scope="session")
+    def _gae_emu_pool() -> Iterator[EmulatorPool]:
+        pool = EmulatorPool()
+        try:
+            yield pool
+        finally:
+            pool.close()
+
+    @pytest.fixture
+    def gae_emu_shared(request: Any, _gae_emu_pool: EmulatorPool) -> EmulatorHandle:
+        """Like `gae_emu`, but one emulator per app (and args) for the whole session, `reset()`
+        before each test: empty datastore, queues, memcache and mail, signed out. For fast suites
+        whose tests need no fresh process (the cron clock and the app's own globals carry over)."""
+        apps, args = _marked_apps(request)
+        return _gae_emu_pool.get(apps, args)
 
     @pytest.fixture
     def gae_services(tmp_path: Path) -> Iterator[Testbed]:

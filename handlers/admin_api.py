@@ -87,7 +87,10 @@ def queues(ctx: Context) -> Dict[str, Any]:
 
 
 def tasks(ctx: Context, queue: str) -> Dict[str, Any]:
-    return {"tasks": tq.tasks(queue, offset=_int_arg(ctx, "offset", 0), limit=_int_arg(ctx, "limit", 1000))}
+    """`?payload=1` adds each task's whole payload (`payload_base64`), for the test handle."""
+    listed = tq.tasks(queue, offset=_int_arg(ctx, "offset", 0), limit=_int_arg(ctx, "limit", 1000),
+                      payloads=ctx.request.args.get("payload") == "1")
+    return {"tasks": listed}
 
 
 def tombstones(ctx: Context, queue: str) -> Dict[str, Any]:

@@ -11,6 +11,7 @@ Imports: the standard library, werkzeug.exceptions, `gae_emu.apiproxy`, `gae_emu
 """
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any, Callable, Dict, List, Optional
 
@@ -103,9 +104,12 @@ def queue_dict(queue: str) -> Dict[str, Any]:
     raise NotFound(f"No queue named {queue!r}.")
 
 
-def tasks(queue: str, offset: int = 0, limit: int = 100) -> List[Dict[str, Any]]:
+def tasks(queue: str, offset: int = 0, limit: int = 100, payloads: bool = False) -> List[Dict[str, Any]]:
     queue_dict(queue)  # 404 for an unknown queue rather than an empty list
-    return [task_dict(t) for t in _services().taskqueue.list_tasks(queue, limit=limit, offset=offset)]
+    listed = _services().taskqueue.list_tasks(queue, limit=limit, offset=offset)
+    if not payloads:
+        return [task_dict(t) for t in listed]
+    return [{**task_dict(t), "payload_base64": base64.b64encode(t.payload).decode("ascii")} for t in listed]
 
 
 def tombstones(queue: str) -> List[Dict[str, Any]]:
@@ -160,10 +164,12 @@ def purge(queue: str) -> Dict[str, Any]:
 
 
 def reset() -> Dict[str, Any]:
-    """Empty the datastore, every queue, every tombstone, the sent mail and the blobs."""
+    """Empty the datastore, every queue, every tombstone, memcache, the sent mail and the blobs."""
     services = _services()
     services.taskqueue.reset()
     services.datastore.reset()
+    if services.memcache is not None:
+        services.memcache.flush()
     if services.mail is not None:
         services.mail.reset()
     if services.blobstore is not None:
