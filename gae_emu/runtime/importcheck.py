@@ -42,6 +42,9 @@ except BaseException as exc:
 """
 
 
+CHECK_DATASTORE = "127.0.0.1:0"
+
+
 def instance_import_problem(app: AppConfig, python: Optional[str] = None,
                             extra_env: Optional[Dict[str, str]] = None) -> Optional[str]:
     """None when the service's app imports in its instance's interpreter, else a one-line reason."""
@@ -50,7 +53,9 @@ def instance_import_problem(app: AppConfig, python: Optional[str] = None,
         return None
     interpreter = interpreter_for(app.root, python)
     identity = ServiceIdentity(app=app, hostname="localhost", default_hostname="localhost")
-    env = instance_process_env(identity, bin_dir(interpreter), dict(extra_env or {}))
+    # As under `gae-emu dev`, the Cloud clients find an emulator (none listens: importing must not
+    # call it), so `ndb.Client()` at import time needs no credentials.
+    env = instance_process_env(identity, bin_dir(interpreter), dict(extra_env or {}), datastore=CHECK_DATASTORE)
     env["PORT"] = "8080"
     how = f"entrypoint {ref}" if app.entrypoint else f"default entrypoint {ref}"
     try:

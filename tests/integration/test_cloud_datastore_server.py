@@ -3,6 +3,8 @@ no credentials, no gae-emu import; and a bundled-ndb service reading and writing
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,11 @@ def test_both_apis_read_and_write_the_same_entities(emu):
     listed = HttpClient(emu.admin_url).get("/api/datastore/entities?kind=Greeting&limit=100").json()
     names = {e["path"][-1][1] for e in listed["entities"]}
     assert {"from-cloud", "from-bundled"} <= names
+
+
+def test_gae_emu_check_imports_a_cloud_ndb_app_without_credentials():
+    """`ndb.Client()` at import time: the check gives the instance's variables too."""
+    done = subprocess.run([sys.executable, "-m", "gae_emu", "check", str(APPS / "cloud" / "app.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "DefaultCredentialsError" not in done.stderr
