@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -204,6 +205,7 @@ def main(argv: List[str] = None) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        shutil.rmtree(storage, ignore_errors=True)
     width = max(len(r[0]) for r in rows)
     print(f"gae-emu datastore, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{args.entities} entities, {args.seconds:g} s per concurrent run")
