@@ -191,7 +191,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
     if log_level != "debug":
         # deferred logs every task's X-AppEngine-* headers at INFO (as App Engine does); on a local
         # console that is a line per task and a lock every worker contends for: show it with debug.
-        logging.getLogger("gae_emu.deferred").setLevel(logging.WARNING)
+        logging.getLogger("gae_emu.deferred").setLevel(max(logging.WARNING, logging.getLevelName(log_level.upper())))
     configs, extras = load_project(apps)
     extra_env = parse_env_vars(env_vars)
     if reload:

@@ -164,8 +164,9 @@ class Emulator:
             self.servers.bind(app.service, self.options.host, port + i if port else 0, frontend.app_for_port(app.service))
         hostnames = {lst.name: f"localhost:{lst.port}" for lst in self.servers.listeners}
         if self.options.admin_port is not None:
-            self.servers.bind("admin", self.options.host, self.options.admin_port,
-                              local_hosts_only(self._admin_app, self.options.allowed_hosts))
+            admin = self.servers.bind("admin", self.options.host, self.options.admin_port,
+                                      local_hosts_only(self._admin_app, self.options.allowed_hosts))
+            admin.server.request_log_level = logging.DEBUG  # console clicks are not the app's story
         self.services = self._build_services(hostnames)
         self.api_server = self._bind_api_server()  # before the env: API_PORT must be known
         self.datastore_server = self._bind_datastore_server()  # and DATASTORE_EMULATOR_HOST

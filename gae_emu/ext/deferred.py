@@ -216,8 +216,12 @@ class TaskHandler:
         except MissingCodeError as exc:
             log.warning("Task %s: %s", self.environ.get("HTTP_X_APPENGINE_TASKNAME"), exc)
             return "500 Internal Server Error", plain, b"Task code not importable yet; it will be retried."
-        except Exception:
-            log.error("Task %s failed:\n%s", self.environ.get("HTTP_X_APPENGINE_TASKNAME"), traceback.format_exc())
+        except Exception as exc:
+            name = self.environ.get("HTTP_X_APPENGINE_TASKNAME")
+            if self.environ.get("HTTP_X_APPENGINE_TASKRETRYCOUNT", "0") == "0":
+                log.error("Task %s failed:\n%s", name, traceback.format_exc())
+            else:  # the traceback was shown for the first attempt: one line per retry
+                log.error("Task %s failed again: %s: %s", name, type(exc).__name__, exc)
             return "500 Internal Server Error", plain, b"Task failed; it will be retried."
         return "200 OK", plain, b"Success"
 

@@ -15,6 +15,9 @@ Imports: the standard library, `gae_emu.runtime`, `gae_emu.config`, `gae_emu.ser
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from gae_emu.runtime.environ import internal_environ
@@ -86,10 +89,11 @@ class TaskDelivery:
         host = self.hostnames.get(service, "localhost")
         environ = internal_environ(task.method, url, self.headers_for(task), task.payload, host, TASK_SOURCE_IP)
         environ.update(note)
+        began = time.monotonic()
         response = router.handle(environ)
         status = response.status_code
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("task %s/%s %s %s -> %s", task.queue, task.name, task.method, url, status)
+        log.info("task %s/%s \u2192 %s %s %s %.0f ms", task.queue, task.name, service, url,
+                 status if 200 <= status < 300 else _failed(str(status)), (time.monotonic() - began) * 1000)
         return status
 
     def cron(self, job: CronJob) -> int:
@@ -132,6 +136,14 @@ class TaskDelivery:
         if task.payload and _header(task.headers, "content-type") is None:
             headers.append(("Content-Type", "application/octet-stream"))
         return headers
+
+
+def _failed(text: str) -> str:
+    """A failed attempt's status, in red when the console is a terminal."""
+    return f"\033[31m{text}\033[0m" if _COLOUR else text
+
+
+_COLOUR = sys.stderr.isatty() and os.environ.get("NO_COLOR") is None and os.environ.get("TERM") != "dumb"
 
 
 def _header(headers, name: str) -> Optional[str]:

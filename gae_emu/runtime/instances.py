@@ -43,6 +43,51 @@ STARTING, READY, FAILED, STOPPED = "starting", "ready", "failed", "stopped"
 _FRAME_RE = re.compile(r'\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
 
 
+# Google's deferred handler logs every task's X-AppEngine-* headers at INFO ("X_APPENGINE_QUEUENAME:
+# default, ..."): a long line per task, shown on the console with --log-level debug only.
+_HEADER_DUMP = re.compile(r"X_APPENGINE_(?:QUEUENAME|TASKNAME|TASKRETRYCOUNT):")
+
+
+class ConsoleEcho:
+    """An instance's output on gae-emu's console. Google's deferred handler's header dumps show only
+    at debug. A traceback of an exception already shown (same last frame, same message: a failing
+    task's retry, or the app's log and the server's report of one failure) becomes one short line.
+    The instance's own `output` keeps every line."""
+
+    MAX_BLOCK = 2000  # lines held while a traceback is read; a longer one is printed as it is
+
+    def __init__(self, write: Callable[[str], None] = None) -> None:
+        self.write = write or (lambda text: sys.stderr.write(text + "\n"))
+        self._block: Optional[List[str]] = None
+        self._seen: set = set()
+        self._quiet = False  # the last thing written was a "same traceback" note
+
+    def __call__(self, line: str) -> None:
+        debug = log.isEnabledFor(logging.DEBUG)
+        if _HEADER_DUMP.search(line) and not debug:
+            return
+        if self._block is None:
+            if line.rstrip().endswith("Traceback (most recent call last):"):
+                self._block = [line]
+            elif not (self._quiet and not line.strip()):
+                self._quiet = False
+                self.write(line)
+            return
+        self._block.append(line)
+        if line[:1].isspace() and len(self._block) < self.MAX_BLOCK:
+            return  # a frame of the traceback
+        block, self._block = self._block, None
+        frames = [b for b in block if b.lstrip().startswith("File ")]
+        key = (frames[-1].strip() if frames else "", line.strip())
+        if key in self._seen and not debug:
+            if not self._quiet:
+                self.write(f"(the same traceback as before, not repeated: {line.strip()[:200]})")
+            self._quiet = True
+            return
+        self._seen.add(key)
+        self._quiet = False
+        self.write("\n".join(block))
+
 class InstanceUnavailable(Exception):
     """The service's instance cannot take the request (failed to start, or still starting)."""
 
@@ -121,7 +166,7 @@ class Instance:
         self.env = env
         self.warmup = warmup
         self.request_timeout = request_timeout
-        self.echo = echo or (lambda line: sys.stderr.write(line + "\n"))
+        self.echo = echo or ConsoleEcho()
         self.state = STOPPED
         self.reason = ""
         self.process: Optional[subprocess.Popen] = None

@@ -38,7 +38,8 @@ class QuietRequestHandler(WSGIRequestHandler):
         return [("Server", SERVER_SOFTWARE), ("Date", formatdate(usegmt=True))]
 
     def log_request(self, code="-", size="-") -> None:  # type: ignore[override]
-        log.info('%s "%s %s" %s %s', self.client_address[0], self.command, self.path, code, size)
+        level = getattr(self.server, "request_log_level", logging.INFO)  # the admin console's: DEBUG
+        log.log(level, '%s "%s %s" %s %s', self.client_address[0], self.command, self.path, code, size)
 
     def log_error(self, format: str, *args) -> None:  # type: ignore[override]
         log.warning(format, *args)

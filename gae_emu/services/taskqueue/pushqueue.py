@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from gae_emu.config.models import QueueConfig, QueueDef
@@ -118,8 +119,12 @@ class PushQueueOps:
             n = record.retry_count + 1
             first_try = record.first_try if record.first_try is not None else now
             if policy.can_retry(n, now - first_try):
-                retries.append((now + policy.backoff(n), status, first_try, _counts_as_execution(record, status),
+                next_eta = now + policy.backoff(n)
+                retries.append((next_eta, status, first_try, _counts_as_execution(record, status),
                                 *store.key(record)))
+                log.info("task %s/%s: attempt %d failed (%s); next attempt at %s (in %.1f s)", record.queue,
+                         record.name, n, status or "no answer", time.strftime("%H:%M:%S", time.localtime(next_eta)),
+                         max(0.0, next_eta - now))
             else:
                 log.warning("Task %s of queue %s failed %d times (last status %s); giving up.",
                             record.name, record.queue, n, status)

@@ -1,0 +1,41 @@
+"""What `gae-emu dev` prints at the default log level: one line per task attempt, a failing task's
+traceback once and a short line per retry with the next attempt time, no header dumps, no admin
+console requests."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gae_emu.testing import emulator, wait_for
+
+APPS = Path(__file__).parent / "apps" / "console"
+
+
+@pytest.mark.parametrize("kind", ["classic", "std"])
+def test_a_failing_task_tells_its_story_once(kind):
+    with emulator(APPS / kind) as emu:
+        name = emu.client.get("/fail").text
+        wait_for(lambda: any("giving up" in line for line in emu.output), timeout=30, what="the task to give up")
+        assert emu.tasks("default") == []  # the admin API was used: its requests are not logged
+        output = list(emu.output)
+    attempts = [line for line in output if f"task default/{name} \u2192 default /_ah/queue/deferred 500 " in line]
+    assert len(attempts) == 3, output
+    assert all(re.search(r" 500 \d+ ms$", line) for line in attempts)
+    retries = [line for line in output if re.search(rf"task default/{name}: attempt \d failed \(500\); next attempt at \d\d:\d\d:\d\d \(in [\d.]+ s\)", line)]
+    assert len(retries) == 2, output
+    text = "\n".join(output)
+    assert text.count("Traceback (most recent call last)") == 1, text
+    assert text.count("ValueError: boom 1") >= 1
+    assert "X_APPENGINE_QUEUENAME" not in text and "X-AppEngine-QueueName" not in text
+    assert '"GET /api/' not in text and '"POST /api/' not in text
+
+
+def test_debug_shows_the_header_dump_and_admin_requests():
+    with emulator(APPS / "std", args=["--log-level", "debug", "--no-enable-task-running"]) as emu:
+        name = emu.client.get("/fail").text
+        emu.run_task("default", name)
+        output = "\n".join(emu.output)
+    assert "X_APPENGINE_QUEUENAME:default" in output
+    assert f'"POST /api/queues/default/tasks/{name}/run' in output
