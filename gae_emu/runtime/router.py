@@ -5,7 +5,8 @@ client may not set, refuse bodies on GET-like methods and bodies over 32 MB, red
 non-normalised path, then the first handler whose `url` matches the *path* (anchored) wins: its
 `login:` rule, then a static file or the script: a python3 service's script is its instance process
 (forwarded over loopback HTTP), a built-in or classic script a WSGI app called in-process with App
-Engine's environ. An app that raises gets a 500 page and a logged traceback; the server keeps serving.
+Engine's environ. An app that raises gets a 500 page (with the traceback for a local user: devpage.py) and a logged
+traceback; the server keeps serving.
 An instance that cannot take the request gives 503 with the reason.
 
 Imports: the standard library, werkzeug, `gae_emu.config`, `gae_emu.apiproxy`, `gae_emu.runtime.*`.
@@ -16,6 +17,7 @@ import contextlib
 import logging
 import posixpath
 import time
+import traceback
 from typing import Callable, Iterable, Optional, Sequence, Tuple
 
 from werkzeug.wrappers import Request, Response
@@ -23,6 +25,7 @@ from werkzeug.wrappers import Request, Response
 from gae_emu import apiproxy
 from gae_emu.config.models import AppConfig, Handler
 from gae_emu.runtime.blobserving import serve_blob
+from gae_emu.runtime.devpage import development_error_page
 from gae_emu.runtime.environ import (
     WARMUP_KEY,
     ServiceIdentity,
@@ -151,7 +154,8 @@ class ServiceRouter:
             return BufferedResponse(status, headers, body)  # a malformed status line is the app's error too
         except Exception:
             log.exception("Uncaught exception in %s for %s %s", handler.script, environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
-            return _error_page("The server encountered an error and could not complete your request.")
+            page = development_error_page(environ, str(handler.script), traceback.format_exc())
+            return page or _error_page("The server encountered an error and could not complete your request.")
 
 
     def _forward(self, environ: dict, request_id: str) -> "Response | BufferedResponse":

@@ -39,3 +39,11 @@ def test_debug_shows_the_header_dump_and_admin_requests():
         output = "\n".join(emu.output)
     assert "X_APPENGINE_QUEUENAME:default" in output
     assert f'"POST /api/queues/default/tasks/{name}/run' in output
+
+
+def test_a_local_request_that_raises_gets_the_traceback_page():
+    with emulator(APPS / "classic") as emu:
+        resp = emu.client.get("/raise")
+    assert resp.status_code == 500 and resp.headers["content-type"].startswith("text/html")
+    assert "ValueError: &lt;b&gt;not markup&lt;/b&gt;" in resp.text and "<b>not markup" not in resp.text
+    assert "consoleapp.py" in resp.text and "Traceback (most recent call last)" in resp.text
