@@ -5,7 +5,7 @@ imports say `gae_emu` where a production app says `google.appengine`.
 """
 import html
 import os
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from gae_emu.api import modules, taskqueue, users
 from gae_emu.ext import db, deferred
@@ -107,13 +107,14 @@ def app(environ, start_response):
         kind = form.get("kind", [""])[0]
         try:
             defer_kind(kind)
-            message = "<p class='msg'>Deferred: %s</p>" % html.escape(kind)
-            status = "200 OK"
         except (taskqueue.Error, ValueError) as exc:
             message = "<p class='msg err'>%s: %s</p>" % (type(exc).__name__, html.escape(str(exc)))
             status = "409 Conflict" if isinstance(exc, taskqueue.Error) else "400 Bad Request"
-        status_line, text = home(environ, message)
-        status = status if status != "200 OK" else status_line
+            _, text = home(environ, message)
+        else:
+            # Post/redirect/get: reloading the page that follows does not defer again.
+            start_response("303 See Other", [("Location", "/?deferred=" + quote(kind)), ("Content-Type", "text/plain")])
+            return [b""]
     elif path == "/total":
         counter = MyModel.get_by_key_name("counter")
         status, text = "200 OK", str(counter.total if counter else 0)
@@ -123,7 +124,8 @@ def app(environ, start_response):
     elif path == "/admin-only":
         status, text = page("Administrators only", "<p>You are an administrator.</p>")
     elif path == "/":
-        status, text = home(environ)
+        deferred_kind = parse_qs(environ.get("QUERY_STRING", "")).get("deferred", [""])[0]
+        status, text = home(environ, "<p class='msg'>Deferred: %s</p>" % html.escape(deferred_kind) if deferred_kind else "")
     else:
         status, text = page("Not found", "<p>No page at %s</p>" % html.escape(path), "404 Not Found")
     start_response(status, [("Content-Type", "text/html; charset=utf-8")])

@@ -14,9 +14,18 @@ def defer(gae_emu, kind: str):
 
 
 def test_deferred_adds_twenty(gae_emu):
-    assert defer(gae_emu, "default").status == 200
+    assert defer(gae_emu, "default").status_code == 303
     gae_emu.wait_until_idle(timeout=10)
     assert gae_emu.client.get("/total").text == "20"
+
+
+def test_post_redirect_get_so_a_reload_does_not_defer_again(gae_emu):
+    page = gae_emu.client.post("/defer", {"kind": "default"}, allow_redirects=True)
+    assert [r.status_code for r in page.history] == [303] and "Deferred: default" in page.text
+    gae_emu.wait_until_idle(timeout=10)
+    reloaded = gae_emu.client.get(page.url)  # what the browser's reload sends
+    gae_emu.wait_until_idle(timeout=10)
+    assert reloaded.status_code == 200 and gae_emu.client.get("/total").text == "20"
 
 
 def test_countdown_task_waits_until_run_by_hand(gae_emu):
@@ -32,7 +41,7 @@ def test_countdown_task_waits_until_run_by_hand(gae_emu):
 
 @pytest.mark.gae_emu_app("sample_app", args=["--no-enable-task-running"])
 def test_named_task_twice_then_tombstoned(gae_emu):
-    assert defer(gae_emu, "named").status == 200
+    assert defer(gae_emu, "named").status_code == 303
     again = defer(gae_emu, "named")
     assert again.status == 409 and "TaskAlreadyExistsError" in again.text
     gae_emu.run_all(timeout=10)
@@ -42,7 +51,7 @@ def test_named_task_twice_then_tombstoned(gae_emu):
 
 
 def test_large_payload_travels_through_the_datastore(gae_emu):
-    assert defer(gae_emu, "large").status == 200
+    assert defer(gae_emu, "large").status_code == 303
     gae_emu.wait_until_idle(timeout=10)
     assert gae_emu.client.get("/total").text == "150"
     kinds = gae_emu._api("GET", "/datastore/kinds")["kinds"]
@@ -50,7 +59,7 @@ def test_large_payload_travels_through_the_datastore(gae_emu):
 
 
 def test_worker_target_is_reached(gae_emu):
-    assert defer(gae_emu, "worker").status == 200
+    assert defer(gae_emu, "worker").status_code == 303
     gae_emu.wait_until_idle(timeout=10)
     assert "<td>added 5 to counter</td><td>worker</td>" in gae_emu.client.get("/").text
 
