@@ -118,10 +118,21 @@ def check(apps: Tuple[str, ...], python: Optional[str]) -> None:
             problems.append(f"{app.path}: {problem}")
     if problems:
         raise UserError("\n".join(problems))
+    _warn_bundled_apis(configs)
     for app in configs:
         click.echo(f"{app.path}: service {app.service}, runtime {app.runtime}")
         click.echo(format_handler_table(app))
     click.echo(format_extras(extras, _next_three_runs))
+
+
+def _warn_bundled_apis(configs: Sequence[AppConfig]) -> None:
+    """A python3 service importing the bundled APIs without `app_engine_apis: true`: a warning."""
+    from gae_emu.config.bundledapis import bundled_api_warning
+
+    for app in configs:
+        warning = bundled_api_warning(app)
+        if warning:
+            click.echo(f"gae-emu: warning: {warning}", err=True)
 
 
 def _next_three_runs(job: CronJob) -> List[datetime.datetime]:
@@ -194,6 +205,8 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         logging.getLogger("gae_emu.deferred").setLevel(max(logging.WARNING, logging.getLevelName(log_level.upper())))
     configs, extras = load_project(apps)
     extra_env = parse_env_vars(env_vars)
+    if not reload_instances:  # said once, by the supervisor when there is one
+        _warn_bundled_apis(configs)
     if reload:
         from gae_emu.runtime.reloader import supervise
 
