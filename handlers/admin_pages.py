@@ -59,20 +59,27 @@ def _mode(queue: dict) -> str:
     return ", ".join(notes + (["paused"] if queue["paused"] else []))
 
 
+def _failures(q: dict) -> str:
+    """Tasks that failed at least once: still queued after a failure, plus those that gave up
+    after their retry limits (the second figure; counted since start)."""
+    return f"{q['failing'] + q['failures']} ({q['failures']})"
+
+
 def queues(ctx: Context) -> str:
     if apiproxy.current().taskqueue is None:
         raise ServiceUnavailable("No task queues are served by this process (gae-emu datastore).")
     listed = tq.queue_dicts()
     rows = [
         [link(url(ctx.base, "queues", q["name"]), q["name"], class_="queue"), _mode(q), q["rate"] or "",
-         q["tasks"], when(q["oldest_eta"]), q["in_flight"], q["executed_last_minute"], q["failures"]]
+         q["tasks"], when(q["oldest_eta"]), q["in_flight"], q["executed_last_minute"], _failures(q)]
         for q in listed
     ]
     state = "paused (--no-enable-task-running): tasks run only from here or the test API" if tq.paused() \
         else "running when due"
     body = join([
         html('<p>Task running: <strong id="task-running">{}</strong></p>', state),
-        table(["Queue", "Mode", "Rate", "Tasks", "Oldest ETA", "In flight", "Run in last minute", "Failures"], rows,
+        table(["Queue", "Mode", "Rate", "Tasks", "Oldest ETA", "In flight", "Run in last minute",
+               "Failed (gave up)"], rows,
               "No queues.", [f"queue-{q['name']}" for q in listed]),
         html("<h2>Reset</h2><p>Empty the datastore, every queue and tombstone, the sent mail and the blobs. {}</p>",
              post_button(url(ctx.base, "reset"), "Reset everything", ctx.token, "danger")),
@@ -113,9 +120,10 @@ def queue(ctx: Context, queue: str) -> str:
                      "" if t["last_response"] is None else t["last_response"], _headers_cell(t),
                      t["payload_size"], _deferred_cell(t), "running" if t["in_flight"] else actions])
     body = join([
-        html("<p>Mode {}, rate {}, {} task(s), {} in flight, {} run in the last minute, {} failure(s). {} {}</p>",
+        html("<p>Mode {}, rate {}, {} task(s), {} in flight, {} run in the last minute, {} failed at least "
+             "once ({} of them gave up). {} {}</p>",
              _mode(info), info["rate"] or "-", info["tasks"], info["in_flight"], info["executed_last_minute"],
-             info["failures"], link(url(ctx.base, "queues", queue, "tombstones"), "Tombstones"),
+             info["failing"] + info["failures"], info["failures"], link(url(ctx.base, "queues", queue, "tombstones"), "Tombstones"),
              post_button(url(ctx.base, "queues", queue, "purge"), "Purge queue", ctx.token, "purge danger")),
         table(["Name", "ETA", "Request", "Retries", "Executions", "Last response", "Headers", "Payload bytes",
                "Deferred call / payload", "Actions"], rows, "No tasks in this queue.",

@@ -88,7 +88,8 @@ def queue_dicts() -> List[Dict[str, Any]]:
             "oldest_eta": s.oldest_eta,
             "in_flight": s.in_flight,
             "executed_last_minute": s.executed_last_minute,
-            "failures": s.failures,
+            "failures": s.failures,  # gave up after their retry limits (since start)
+            "failing": s.failed,  # still queued after at least one failed attempt
             "max_concurrent_requests": s.max_concurrent_requests,
             "paused": s.paused,
             "source": "Cloud Tasks API" if s.api else "queue.yaml",

@@ -36,7 +36,7 @@ def test_queues_show_counts_and_mode(paused):
     assert queues["default"]["tasks"] == 1 and queues["later"]["tasks"] == 1
     assert queues["default"]["mode"] == "push" and queues["default"]["rate"] == "5/s"
     assert queues["later"]["oldest_eta"] > time.time() + 500
-    assert {"in_flight", "executed_last_minute", "failures"} <= set(queues["default"])
+    assert {"in_flight", "executed_last_minute", "failures", "failing"} <= set(queues["default"])
 
 
 def test_run_task_runs_one_task_now_whatever_its_eta(paused):

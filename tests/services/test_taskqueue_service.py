@@ -268,6 +268,16 @@ def test_task_retry_options_override_queue(svc, clock):
     assert svc.get_task("fast", "t").eta == clock.now + 1
 
 
+def test_stats_count_tasks_that_failed_at_least_once(svc, clock):
+    """The console's Failures column: a task failing 9 times and still retrying counts (issue 17)."""
+    svc.add([NewTask(queue="fast", name="bad"), NewTask(queue="fast", name="good", eta=clock.now + 3600)])
+    for _ in range(9):
+        clock.now = svc.get_task("fast", "bad").eta
+        svc.run_due(clock.now, lambda r: 500)
+    stats = svc.stats()["fast"]
+    assert (stats.tasks, stats.failed, stats.failures, svc.get_task("fast", "bad").retry_count) == (2, 1, 0, 9)
+
+
 def test_drop_only_when_both_limits_exceeded(svc, clock):
     svc.add([NewTask(queue="limited", name="t")])
     for _ in range(5):  # retry limit 2 is passed quickly, but the age limit (100 s) is not
@@ -277,7 +287,7 @@ def test_drop_only_when_both_limits_exceeded(svc, clock):
     clock.now = svc.get_task("limited", "t").first_try + 101
     svc.run_due(clock.now, lambda r: 500)
     assert svc.get_task("limited", "t") is None
-    assert svc.stats()["limited"].failures == 1
+    assert (svc.stats()["limited"].failures, svc.stats()["limited"].failed) == (1, 0)
     with pytest.raises(errors.TombstonedTaskError):
         svc.add([NewTask(queue="limited", name="t")])
 

@@ -150,6 +150,7 @@ class QueueStats:
     oldest_eta: Optional[float] = None  # of a task not in flight
     in_flight: int = 0
     retrying: int = 0  # waiting out a retry backoff after a failed attempt
+    failed: int = 0  # still queued after at least one failed attempt (retrying, or in flight again)
     executed_last_minute: int = 0
     failures: int = 0  # tasks dropped after exhausting their retry limits (since start)
     rate: Optional[str] = None

@@ -338,11 +338,13 @@ class TaskQueueService(PushQueueOps, PullQueueOps):
         with self.storage.read() as conn:
             rows = conn.execute(
                 "SELECT queue, MIN(mode), COUNT(*), MIN(CASE WHEN in_flight = 0 THEN eta END), "
-                "SUM(in_flight != 0), SUM(in_flight = 0 AND retry_count > 0) FROM tq_tasks GROUP BY queue").fetchall()
-        for queue, mode, count, oldest, in_flight, retrying in rows:
+                "SUM(in_flight != 0), SUM(in_flight = 0 AND retry_count > 0), SUM(retry_count > 0) "
+                "FROM tq_tasks GROUP BY queue").fetchall()
+        for queue, mode, count, oldest, in_flight, retrying, failed in rows:
             stats = result.setdefault(queue, QueueStats(queue=queue, mode=mode))
             stats.tasks, stats.oldest_eta, stats.in_flight = count, oldest, int(in_flight or 0)
             stats.retrying = int(retrying or 0)
+            stats.failed = int(failed or 0)
         with self._lock:
             for queue, times in self._executed.items():
                 while times and times[0] < now - 60:
