@@ -247,6 +247,9 @@ class _Renderer:
         if isinstance(value, Opaque):
             return self.leaf(str(value))
         if isinstance(value, Call):
+            key = _as_key(value)
+            if key is not None:
+                return self.leaf(key)
             args = value.args if isinstance(value.args, tuple) else (value.args,)
             text = f"{self.render(value.func, inner)}({self.join(args, inner)}"
             if isinstance(value.kwargs, Pairs):
@@ -269,6 +272,44 @@ class _Renderer:
             return f"({body},)" if len(value) == 1 else f"({body})"
         text = repr(value)
         return self.leaf(text if len(text) <= MAX_RENDER else text[:MAX_RENDER - 3] + "...")
+
+
+_KEY_REBUILDERS = ("gae_emu.services.datastore.keys._rebuild_key", "google.appengine.ext.ndb.key.Key")
+
+
+def _as_key(call: Call) -> Optional[str]:
+    """`Key('MyModel', 'counter')` for a pickled datastore key (gae-emu's, or ndb's from Google's
+    library), as the user wrote it; None for anything else."""
+    if not isinstance(call.func, Global) or call.func.dotted not in _KEY_REBUILDERS:
+        return None
+    args = call.args if isinstance(call.args, tuple) else (call.args,)
+    if call.func.name == "_rebuild_key" and len(args) == 3:
+        namespace, path = _plain(args[1]), args[2]
+    elif len(args) == 1 and isinstance(args[0], Pairs):
+        fields = {_plain(k): v for k, v in args[0].items}
+        namespace, path = _plain(fields.get("namespace", "")), fields.get("pairs")
+    else:
+        return None
+    if not isinstance(path, (tuple, list)) or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in path):
+        return None
+    parts = [repr(_plain(item)) for pair in path for item in pair]
+    if namespace:
+        parts.append(f"namespace={namespace!r}")
+    text = f"Key({', '.join(parts)})"
+    return text if len(text) <= MAX_RENDER else None
+
+
+def _plain(value: Any) -> Any:
+    """A str for the forms Python 2 pickles strings in (`_codecs.encode(s, 'latin1')`, `bytes()`)."""
+    if isinstance(value, Call) and isinstance(value.func, Global):
+        args = value.args if isinstance(value.args, tuple) else (value.args,)
+        if value.func.dotted == "_codecs.encode" and args and isinstance(args[0], str):
+            return args[0]
+        if value.func.name == "bytes" and not args:
+            return ""
+    if isinstance(value, bytes):
+        return value.decode("latin1")
+    return value
 
 
 def _key_text(key: Any) -> str:

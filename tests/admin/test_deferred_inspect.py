@@ -25,7 +25,7 @@ def test_callable_args_and_kwargs_in_every_protocol(protocol):
     described = describe(payload)
     assert described["callable"].endswith("test_deferred_inspect.increment")
     assert described["args"][:6] == ["'c'", "2", "1.5", "None", "True", "[1, 2]"]
-    assert "_rebuild_key('dev~app', '', (('Counter', 'c'),))" in described["args"][6]
+    assert "{'k': Key('Counter', 'c')}" == described["args"][6]
     assert described["kwargs"] == {"label": "'x'"}
 
 
@@ -75,3 +75,16 @@ def test_exponential_payloads_render_within_budget():
     payload = pickle.dumps((len, (nested,), {}))
     assert len(payload) < 10_000
     assert len(describe(payload)["args"][0]) <= 300
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_datastore_keys_show_as_the_user_wrote_them(protocol):
+    """Not gae-emu's internals (`..._rebuild_key('dev~sample-app', '', (('MyModel', 'counter'),))`)."""
+    from google.appengine.ext import ndb
+
+    from gae_emu.services.datastore.keys import Key
+
+    ours = Key.from_path("MyModel", "counter", _app="dev~sample-app")
+    google = ndb.Key("MyModel", "counter", "Child", 5, app="dev~sample-app", namespace="ns")
+    described = describe(pickle.dumps((print, (ours, google), {}), protocol))
+    assert described["args"] == ["Key('MyModel', 'counter')", "Key('MyModel', 'counter', 'Child', 5, namespace='ns')"]
