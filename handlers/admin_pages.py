@@ -10,7 +10,7 @@ Imports: the standard library, werkzeug, `gae_emu.apiproxy`, and the console's o
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.utils import redirect
@@ -81,7 +81,8 @@ def queues(ctx: Context) -> str:
         table(["Queue", "Mode", "Rate", "Tasks", "Oldest ETA", "In flight", "Run in last minute",
                "Failed (gave up)"], rows,
               "No queues.", [f"queue-{q['name']}" for q in listed]),
-        html("<h2>Reset</h2><p>Empty the datastore, every queue and tombstone, the sent mail and the blobs. {}</p>",
+        html("<h2>Reset</h2><p>Empty the datastore, every queue and tombstone, memcache, the sent mail and the "
+             "blobs (you are asked to confirm). {}</p>",
              post_button(url(ctx.base, "reset"), "Reset everything", ctx.token, "danger")),
     ])
     return _page(ctx, "Task queues", body)
@@ -149,19 +150,50 @@ def run_task(ctx: Context, queue: str, name: str) -> Response:
     return _back(url(ctx.base, "queues", queue), f"Task {name} ran: HTTP {status}, {outcome}.")
 
 
-def delete_task(ctx: Context, queue: str, name: str) -> Response:
+def _unconfirmed(ctx: Context, question: str, consequence: str, action: str, label: str,
+                 cancel: str) -> Optional[str]:
+    """A page asking to confirm a destructive POST (the console runs no script, so the question is a
+    server round trip), or None once the form came back with `confirm=yes` (and its CSRF token)."""
+    if ctx.request.form.get("confirm") == "yes":
+        return None
+    body = join([
+        html('<p class="confirm-question"><strong>{}</strong></p><p>{}</p>', question, consequence),
+        html("<p>{} {}</p>", post_button(action, label, ctx.token, "confirm danger", {"confirm": "yes"}),
+             link(cancel, "Cancel", class_="cancel")),
+    ])
+    return _page(ctx, "Confirm", body)
+
+
+def delete_task(ctx: Context, queue: str, name: str) -> Any:
+    back = url(ctx.base, "queues", queue)
+    page = _unconfirmed(ctx, f"Delete task {name} of queue {queue}?", "It will not run; its name stays "
+                        "usable again at once.", url(ctx.base, "queues", queue, "tasks", name, "delete"),
+                        "Delete the task", back)
+    if page is not None:
+        return page
     tq.delete_task(queue, name)
-    return _back(url(ctx.base, "queues", queue), f"Task {name} deleted.")
+    return _back(back, f"Task {name} deleted.")
 
 
-def purge(ctx: Context, queue: str) -> Response:
+def purge(ctx: Context, queue: str) -> Any:
+    back = url(ctx.base, "queues", queue)
+    count = tq.queue_dict(queue)["tasks"]
+    page = _unconfirmed(ctx, f"Purge queue {queue}?", f"Its {count} task(s) and its tombstones are removed.",
+                        url(ctx.base, "queues", queue, "purge"), "Purge the queue", back)
+    if page is not None:
+        return page
     removed = tq.purge(queue)["purged"]
-    return _back(url(ctx.base, "queues", queue), f"Purged {removed} task(s) and the queue's tombstones.")
+    return _back(back, f"Purged {removed} task(s) and the queue's tombstones.")
 
 
-def reset(ctx: Context) -> Response:
+def reset(ctx: Context) -> Any:
+    back = url(ctx.base, "queues")
+    page = _unconfirmed(ctx, "Reset everything?", "The datastore, every queue and tombstone, memcache, the "
+                        "sent mail and the blobs are emptied.", url(ctx.base, "reset"), "Reset everything", back)
+    if page is not None:
+        return page
     tq.reset()
-    return _back(url(ctx.base, "queues"), "Datastore, queues and tombstones emptied.")
+    return _back(back, "Datastore, queues and tombstones emptied.")
 
 
 # -- datastore ----------------------------------------------------------------------------------------
@@ -243,8 +275,13 @@ def edit_entity(ctx: Context, key: str) -> Response:
     return _back(url(ctx.base, "datastore", "entity", key), "Entity saved.")
 
 
-def delete_entity(ctx: Context, key: str) -> Response:
+def delete_entity(ctx: Context, key: str) -> Any:
     info = ds.entity_dict(ds.get_entity(key))
+    page = _unconfirmed(ctx, f"Delete entity {info['key']}?", "It is removed from the datastore.",
+                        url(ctx.base, "datastore", "entity", key, "delete"), "Delete the entity",
+                        url(ctx.base, "datastore", "entity", key))
+    if page is not None:
+        return page
     ds.delete_entity(key)
     return _back(url(ctx.base, "datastore", namespace=info["namespace"], kind=info["kind"]),
                  f"Entity {info['key']} deleted.")

@@ -120,6 +120,41 @@ def test_edit_an_entity_in_the_form(paused, browser):
     assert paused.client.get("/count?name=shown").json() == {"count": 12, "label": XSS}
 
 
+def test_purge_delete_and_reset_ask_first(paused, browser):
+    """Each destructive button leads to a confirmation page (a server round trip); Cancel changes
+    nothing, the confirmation's own button (with the CSRF token) does it."""
+    first = paused.client.get("/defer?name=a&amount=1").json()["task"]
+    paused.client.get("/defer?name=b&amount=1")
+    paused.client.get("/seed")
+    browser.get(paused.admin_url + "/queues/default")
+
+    click(browser, browser.find_element(By.CSS_SELECTOR, f"#task-{first} button.delete"))
+    assert browser.title.startswith("Confirm")
+    assert f"Delete task {first} of queue default?" in browser.find_element(By.CSS_SELECTOR, ".confirm-question").text
+    click(browser, browser.find_element(By.CSS_SELECTOR, "a.cancel"))
+    assert browser.title.startswith("Queue default") and len(paused.tasks("default")) == 2
+    click(browser, browser.find_element(By.CSS_SELECTOR, f"#task-{first} button.delete"))
+    click(browser, browser.find_element(By.CSS_SELECTOR, "button.confirm"))
+    assert f"Task {first} deleted." in browser.find_element(By.CSS_SELECTOR, ".msg").text
+    assert [t.name for t in paused.tasks("default")] != [first] and len(paused.tasks("default")) == 1
+
+    click(browser, browser.find_element(By.CSS_SELECTOR, "button.purge"))
+    assert "Purge queue default?" in browser.find_element(By.CSS_SELECTOR, ".confirm-question").text
+    assert "1 task(s)" in browser.find_element(By.TAG_NAME, "main").text
+    assert len(paused.tasks("default")) == 1  # asking changed nothing
+    click(browser, browser.find_element(By.CSS_SELECTOR, "button.confirm"))
+    assert "Purged 1 task(s)" in browser.find_element(By.CSS_SELECTOR, ".msg").text
+    assert paused.tasks("default") == []
+
+    browser.get(paused.admin_url + "/queues")
+    click(browser, browser.find_element(By.XPATH, "//button[text()='Reset everything']"))
+    assert "Reset everything?" in browser.find_element(By.CSS_SELECTOR, ".confirm-question").text
+    assert paused.client.get("/count?name=shown").json()["count"] == 7
+    click(browser, browser.find_element(By.CSS_SELECTOR, "button.confirm"))
+    assert "emptied" in browser.find_element(By.CSS_SELECTOR, ".msg").text
+    assert paused.client.get("/count?name=shown").json()["count"] is None  # the entity is gone
+
+
 MAIL_APP = Path(__file__).resolve().parents[1] / "integration" / "apps" / "mailapp"
 
 
