@@ -33,6 +33,7 @@ from gae_emu.services.taskqueue.errors import TaskQueueError, UnknownQueueError,
 
 from . import admin_api as api
 from . import admin_blobstore as blobs
+from . import admin_memcache as memcache_
 from . import admin_cron as cron
 from . import admin_mail as mail
 from . import admin_pages as pages
@@ -85,6 +86,9 @@ PAGES = [
     ("/blobstore", blobs.page, "GET"),
     ("/blobstore/<key>/download", blobs.download, "GET"),
     ("/blobstore/<key>/delete", blobs.delete_form, "POST"),
+    ("/memcache", memcache_.page, "GET"),
+    ("/memcache/set", memcache_.set_form, "POST"),
+    ("/memcache/flush", memcache_.flush_form, "POST"),
 ]
 API = [
     ("/queues", api.queues, "GET"),
@@ -117,6 +121,7 @@ API = [
     ("/blobstore", blobs.api_list, "GET"),
     ("/blobstore/<key>/download", blobs.download, "GET"),
     ("/blobstore/<key>/delete", blobs.api_delete, "POST"),
+    ("/memcache", memcache_.api_stats, "GET"),
 ]
 URLS = Map(_rules("", PAGES) + _rules("/api", API), strict_slashes=False, merge_slashes=False)
 

@@ -104,6 +104,7 @@ def layout(title: str, body: Safe, base: str, message: Optional[str] = None, err
         link(url(base, "cron"), "Cron"),
         link(url(base, "datastore"), "Datastore"),
         link(url(base, "requests"), "Request log"),
+        link(url(base, "memcache"), "Memcache"),
         link(url(base, "mail"), "Mail"),
         link(url(base, "instances"), "Instances"),
         link(url(base, "blobstore"), "Blobstore"),

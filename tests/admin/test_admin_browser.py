@@ -245,3 +245,34 @@ def test_instances_page_lists_the_instance_and_restarts_it(mail_server, browser)
     browser.get(mail_server.admin_url + "/instances")
     cells = browser.find_element(By.ID, "instance-default").find_elements(By.TAG_NAME, "td")
     assert cells[1].text.isdigit() and cells[1].text != old_pid and cells[3].text == "ready"
+
+
+STD_APP = Path(__file__).resolve().parents[1] / "integration" / "apps" / "console" / "std"
+
+
+def test_memcache_page_looks_up_sets_and_flushes(browser):
+    pytest.importorskip("google.appengine.api", reason="appengine-python-standard is not installed")
+    from gae_emu.testing import emulator
+
+    with emulator(STD_APP, args=["--no-enable-task-running"]) as emu:
+        emu.client.get("/memcache-seed")
+        browser.get(emu.admin_url + "/")
+        click(browser, browser.find_element(By.LINK_TEXT, "Memcache"))
+        assert browser.title.startswith("Memcache")
+        browser.find_element(By.CSS_SELECTOR, "form.lookup input[name=key]").send_keys("greeting")
+        click(browser, browser.find_element(By.CSS_SELECTOR, "form.lookup button"))
+        assert browser.find_element(By.CSS_SELECTOR, "p.hit code.value").text == "'hello <b>'"
+        assert not browser.find_elements(By.CSS_SELECTOR, "main b")  # shown as text
+
+        form = browser.find_element(By.CSS_SELECTOR, "form.set")
+        form.find_element(By.NAME, "key").send_keys("from-console")
+        form.find_element(By.NAME, "value").send_keys("hi there")
+        click(browser, form.find_element(By.CSS_SELECTOR, "button.set"))
+        assert "Key from-console set." in browser.find_element(By.CSS_SELECTOR, ".msg").text
+        assert emu.client.get("/memcache-get", params={"key": "from-console"}).json() == "hi there"
+
+        click(browser, browser.find_element(By.CSS_SELECTOR, "button.flush"))
+        assert "Flush the cache?" in browser.find_element(By.CSS_SELECTOR, ".confirm-question").text
+        click(browser, browser.find_element(By.CSS_SELECTOR, "button.confirm"))
+        assert "Cache flushed." in browser.find_element(By.CSS_SELECTOR, ".msg").text
+        assert emu.client.get("/memcache-get", params={"key": "greeting"}).json() is None
