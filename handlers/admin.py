@@ -74,6 +74,7 @@ PAGES = [
     ("/datastore/entity/<key>", pages.edit_entity, "POST"),
     ("/datastore/entity/<key>/delete", pages.delete_entity, "POST"),
     ("/requests", pages.requests, "GET"),
+    ("/requests/<int:record_id>", pages.request_detail, "GET"),
     ("/cron", cron.page, "GET"),
     ("/cron/run", cron.run_form, "POST"),
     ("/mail", mail.page, "GET"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
@@ -290,15 +290,62 @@ def delete_entity(ctx: Context, key: str) -> Any:
 # -- request log ---------------------------------------------------------------------------------------
 
 
+def _request_filter(ctx: Context) -> Dict[str, str]:
+    return {k: ctx.request.args.get(k, "").strip() for k in ("service", "path", "status", "user", "source")}
+
+
+def _matches(r: Any, f: Dict[str, str]) -> bool:
+    source = "task" if r.task_name else ("internal" if r.internal else "user")
+    return ((not f["service"] or r.service == f["service"]) and (not f["path"] or f["path"] in r.path)
+            and (not f["status"] or str(r.status).startswith(f["status"].rstrip("x")))
+            and (not f["user"] or f["user"].lower() in r.user.lower()) and (not f["source"] or source == f["source"]))
+
+
 def requests(ctx: Context) -> str:
     emulator = apiproxy.current().settings.get("emulator")
-    records = emulator.request_log.recent(200) if emulator is not None else []
+    records = emulator.request_log.recent(500) if emulator is not None else []
+    wanted = _request_filter(ctx)
+    shown = [r for r in records if _matches(r, wanted)][:200]
     now = time.time()
-    rows = [[when(r.time, now), r.method, html("<code>{}</code>", r.path), r.status, f"{r.seconds * 1000:.1f} ms",
-             "task " + r.task_name if r.task_name else ("internal" if r.internal else ""),
-             r.dispatch_rule] for r in records]
-    return _page(ctx, "Request log", table(["Time", "Method", "Path", "Status", "Took", "Source", "Dispatched by"], rows,
-                                           "No requests yet."))
+    rows = [[when(r.time, now), r.service, r.method,
+             link(url(ctx.base, "requests", str(r.id)), r.path, class_="request"), r.status,
+             f"{r.seconds * 1000:.1f} ms", r.user,
+             "task " + r.task_name if r.task_name else ("internal" if r.internal else ""), r.dispatch_rule]
+            for r in shown]
+    services = sorted({r.service for r in records if r.service})
+    options = join(html('<option value="{}"{}>{}</option>', name, Safe(" selected") if name == wanted["service"] else "",
+                        name or "any") for name in [""] + services)
+    sources = join(html('<option value="{}"{}>{}</option>', name, Safe(" selected") if name == wanted["source"] else "",
+                        name or "any") for name in ["", "user", "task", "internal"])
+    form = html('<form method="get" action="{}" class="filter"><label>Service <select name="service">{}</select></label> '
+                '<label>Path contains <input name="path" value="{}"></label> <label>Status <input name="status" '
+                'value="{}" placeholder="5xx" size="4"></label> <label>User <input name="user" value="{}"></label> '
+                '<label>Source <select name="source">{}</select></label> <button type="submit">Filter</button> {}</form>',
+                url(ctx.base, "requests"), options, wanted["path"], wanted["status"], wanted["user"], sources,
+                link(url(ctx.base, "requests"), "Clear"))
+    body = join([form, table(["Time", "Service", "Method", "Path", "Status", "Took", "User", "Source", "Dispatched by"],
+                             rows, "No requests match." if any(wanted.values()) else "No requests yet.",
+                             [f"request-{r.id}" for r in shown])])
+    return _page(ctx, "Request log", body)
+
+
+def request_detail(ctx: Context, record_id: int) -> str:
+    emulator = apiproxy.current().settings.get("emulator")
+    record = emulator.request_log.get(record_id) if emulator is not None else None
+    if record is None:
+        raise NotFound(f"Request {record_id} is no longer in the log (it keeps the last 500).")
+    facts = [["Time", when(record.time)], ["Service", record.service], ["Host", record.host],
+             ["Request", html("<code>{} {}</code>", record.method, record.path)], ["Status", record.status],
+             ["Took", f"{record.seconds * 1000:.1f} ms"], ["User", record.user or "(not signed in)"],
+             ["Source", "task " + record.task_name if record.task_name else ("internal" if record.internal else "user")],
+             ["Dispatched by", record.dispatch_rule]]
+    body = join([
+        table(["", ""], facts),
+        html("<h2>Headers in</h2>{}", table(["Name", "Value"], record.headers_in or [], "None.")),
+        html("<h2>Headers out</h2>{}", table(["Name", "Value"], record.headers_out or [], "None.")),
+        html("<p>{}</p>", link(url(ctx.base, "requests"), "Back to the log")),
+    ])
+    return _page(ctx, f"Request {record.id}", body)
 
 
 # -- instances ----------------------------------------------------------------------------------------

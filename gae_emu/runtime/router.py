@@ -18,7 +18,7 @@ import logging
 import posixpath
 import time
 import traceback
-from typing import Callable, Iterable, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Optional, Sequence, Tuple
 
 from werkzeug.wrappers import Request, Response
 
@@ -37,6 +37,7 @@ from gae_emu.runtime.instances import Instance, InstanceUnavailable
 from gae_emu.runtime.loader import ScriptLoader, ScriptLoadError
 from gae_emu.runtime.proxy import InstanceGone
 from gae_emu.runtime.login import check_login
+from gae_emu.runtime.requestlog import SERVICE_KEY
 from gae_emu.runtime.static import NoMatchingFile, serve_static
 from gae_emu.runtime.tickets import LiveRequests
 from gae_emu.runtime.uploads import UPLOAD_PREFIX, handle_upload
@@ -45,7 +46,7 @@ log = logging.getLogger("gae_emu.request")
 
 MAX_REQUEST_BODY = 32 * 1024 * 1024
 BODYLESS_METHODS = ("GET", "HEAD", "DELETE", "TRACE")
-RequestListener = Callable[[dict, int, float], None]  # (environ, status, seconds)
+RequestListener = Callable[[dict, int, float, Any], None]  # (environ, status, seconds, response)
 
 
 class ServiceRouter:
@@ -80,10 +81,11 @@ class ServiceRouter:
     def handle(self, environ: dict) -> "Response | BufferedResponse":
         """Serve one request (external or the emulator's own) and tell the listeners."""
         started = time.perf_counter()
+        environ[SERVICE_KEY] = self.identity.app.service
         response = self.respond(environ)
         for listener in self.listeners:
             try:
-                listener(environ, response.status_code, time.perf_counter() - started)
+                listener(environ, response.status_code, time.perf_counter() - started, response)
             except Exception:  # a broken listener must not break the request
                 log.exception("request listener failed")
         return response

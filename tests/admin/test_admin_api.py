@@ -203,3 +203,16 @@ def test_malformed_json_bodies_are_400_with_a_json_error(admin, body):
                                                               "Content-Type": "application/json"})
     assert response.status == 400, response.text
     assert response.json()["status"] == 400
+
+
+def test_request_log_records_service_user_and_headers(paused, admin):
+    paused.client.login("logged@example.com")
+    paused.client.get("/count?name=headers", headers={"X-Probe": "in"})
+    paused.client.logout()
+    (record,) = [r for r in admin.get("/api/requests").json()["requests"] if r["path"] == "/count?name=headers"]
+    assert (record["service"], record["user"]) == ("default", "logged@example.com")
+    assert ["X-Probe", "in"] in record["headers_in"] and ["Content-Type", "application/json"] in record["headers_out"]
+    page = admin.get("/requests", params={"user": "logged@", "status": "2xx"}).text
+    assert "/count?name=headers" in page and "/_ah/logout" not in page
+    assert "X-Probe" in admin.get(f"/requests/{record['id']}").text
+    assert admin.get("/requests/999999999").status_code == 404

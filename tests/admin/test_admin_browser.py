@@ -276,3 +276,20 @@ def test_memcache_page_looks_up_sets_and_flushes(browser):
         click(browser, browser.find_element(By.CSS_SELECTOR, "button.confirm"))
         assert "Cache flushed." in browser.find_element(By.CSS_SELECTOR, ".msg").text
         assert emu.client.get("/memcache-get", params={"key": "greeting"}).json() is None
+
+
+def test_request_log_filters_and_shows_one_request(paused, browser):
+    paused.client.login("reader@example.com")
+    paused.client.get("/count?name=logged-one", headers={"X-Probe": XSS})
+    paused.client.logout()
+    paused.client.get("/count?name=other")
+    browser.get(paused.admin_url + "/requests")
+    browser.find_element(By.NAME, "path").send_keys("logged-one")
+    click(browser, browser.find_element(By.CSS_SELECTOR, "form.filter button"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr[id^=request-]")
+    assert len(rows) == 1 and "reader@example.com" in rows[0].text and "default" in rows[0].text
+    click(browser, rows[0].find_element(By.CSS_SELECTOR, "a.request"))
+    assert browser.title.startswith("Request ")
+    text = browser.find_element(By.TAG_NAME, "main").text
+    assert f"X-Probe {XSS}" in text and "Content-Type application/json" in text
+    assert not browser.find_elements(By.CSS_SELECTOR, "main script") and no_alert(browser)
