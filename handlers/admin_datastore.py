@@ -9,6 +9,7 @@ Imports: the standard library, werkzeug.exceptions, `gae_emu.apiproxy`, `gae_emu
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
@@ -200,3 +201,36 @@ def delete_entity(urlsafe: str) -> Dict[str, Any]:
     key = get_entity(urlsafe).key
     _datastore().delete([key])
     return {"deleted": str(key)}
+
+
+# -- GQL ----------------------------------------------------------------------------------------------
+
+MAX_GQL_RESULTS = 100
+
+
+def gql_query(text: str, namespace: str = "") -> List[Entity]:
+    """The entities a GQL SELECT returns (at most MAX_GQL_RESULTS), run by the same query engine as
+    every API; the parser is the Cloud Datastore API's, so this needs the [cloud] extra."""
+    from gae_emu.cloud.datastore import available
+
+    if not available():
+        raise BadRequest("The GQL box needs the [cloud] extra (pip install -e '.[cloud]' in gae-emu's checkout).")
+    from gae_emu.cloud.datastore import gql, queries
+    from gae_emu.cloud.datastore.errors import CloudError
+    from gae_emu.cloud.datastore.protos import pb
+    from gae_emu.cloud.datastore.values import project_of
+
+    project, database = project_of(apiproxy.current().app_id)
+    try:
+        message = pb().GqlQuery(query_string=text, allow_literals=True)
+        if gql.is_aggregation(message):
+            raise BadRequest("Only SELECT queries run here (not AGGREGATE or COUNT).")
+        v1 = gql.to_query(message, project, database, namespace)
+        query, _ = queries.query_from_pb(v1, queries.Scope(project, database, namespace), "gql")
+        if query.limit is None or query.limit > MAX_GQL_RESULTS:
+            query = dataclasses.replace(query, limit=MAX_GQL_RESULTS)
+        return list(_datastore().run_query(query).entities)
+    except CloudError as exc:
+        raise BadRequest(f"GQL: {exc}") from None
+    except DatastoreError as exc:
+        raise BadRequest(f"{type(exc).__name__}: {exc}") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from werkzeug.exceptions import NotFound, ServiceUnavailable
+from werkzeug.exceptions import BadRequest, NotFound, ServiceUnavailable
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
@@ -223,21 +223,37 @@ def datastore(ctx: Context) -> str:
     parts.append(html("<p>Kinds: {}</p>", join(
         [link(url(ctx.base, "datastore", namespace=namespace, kind=k), k, class_="kind") for k in kinds], " | ")
         if kinds else Safe('<span class="muted">no entities</span>')))
-    if kind:
+    text = args.get("gql", "").strip()
+    parts.append(html('<form method="get" action="{}" class="gql"><input type="hidden" name="namespace" value="{}">'
+                      '<label>GQL <input name="gql" size="80" value="{}" placeholder="SELECT * FROM Kind WHERE p = 1">'
+                      '</label> <button type="submit">Run</button></form>', here, namespace, text))
+    if text:
+        try:
+            found = [ds.entity_dict(e) for e in ds.gql_query(text, namespace)]
+        except BadRequest as exc:
+            parts.append(html('<p class="gql-error error">{}</p>', exc.description))
+        else:
+            parts.append(html("<h2>{} result(s)</h2>", len(found)))
+            parts.append(_entity_table(ctx, found, "No entity matches."))
+    elif kind:
         page = ds.entities(kind, namespace, offset, PAGE_SIZE)
-        names: List[str] = []
-        for entity in page["entities"]:
-            names += [p["name"] for p in entity["properties"] if p["name"] not in names]
-        rows = []
-        for entity in page["entities"]:
-            values = {p["name"]: p["text"] for p in entity["properties"]}
-            ident = entity["name"] if entity["name"] is not None else entity["id"]
-            rows.append([link(url(ctx.base, "datastore", "entity", entity["key"]), ident, class_="entity")]
-                        + [values.get(n, "") for n in names])
         parts.append(html("<h2>{} ({} entities)</h2>", kind, page["total"]))
-        parts.append(table(["Key (id or name)"] + names, rows, "No entities of this kind."))
+        parts.append(_entity_table(ctx, page["entities"], "No entities of this kind."))
         parts.append(_pager(here, offset, PAGE_SIZE, page["total"], namespace=namespace, kind=kind))
     return _page(ctx, "Datastore", join(parts))
+
+
+def _entity_table(ctx: Context, entities: List[Dict[str, Any]], empty: str) -> Safe:
+    names: List[str] = []
+    for entity in entities:
+        names += [p["name"] for p in entity["properties"] if p["name"] not in names]
+    rows = []
+    for entity in entities:
+        values = {p["name"]: p["text"] for p in entity["properties"]}
+        ident = entity["name"] if entity["name"] is not None else entity["id"]
+        rows.append([link(url(ctx.base, "datastore", "entity", entity["key"]), ident, class_="entity")]
+                    + [values.get(n, "") for n in names])
+    return table(["Key (id or name)"] + names, rows, empty)
 
 
 def entity(ctx: Context, key: str) -> str:

@@ -216,3 +216,13 @@ def test_request_log_records_service_user_and_headers(paused, admin):
     assert "/count?name=headers" in page and "/_ah/logout" not in page
     assert "X-Probe" in admin.get(f"/requests/{record['id']}").text
     assert admin.get("/requests/999999999").status_code == 404
+
+
+def test_gql_box_runs_a_select(paused, admin):
+    pytest.importorskip("grpc", reason="the GQL box needs the [cloud] extra")
+    paused.client.get("/seed")
+    page = admin.get("/datastore", params={"gql": "SELECT * FROM Counter WHERE count = 7"}).text
+    assert "1 result(s)" in page and "shown" in page and "&lt;script&gt;" in page and "<script>alert" not in page
+    assert "0 result(s)" in admin.get("/datastore", params={"gql": "SELECT * FROM Counter WHERE count > 7"}).text
+    bad = admin.get("/datastore", params={"gql": "SELECT * FROM Counter WHERE count =="}).text
+    assert 'class="gql-error error">GQL: ' in bad

@@ -293,3 +293,14 @@ def test_request_log_filters_and_shows_one_request(paused, browser):
     text = browser.find_element(By.TAG_NAME, "main").text
     assert f"X-Probe {XSS}" in text and "Content-Type application/json" in text
     assert not browser.find_elements(By.CSS_SELECTOR, "main script") and no_alert(browser)
+
+
+def test_gql_box_in_the_datastore_viewer(paused, browser):
+    pytest.importorskip("grpc", reason="the GQL box needs the [cloud] extra")
+    paused.client.get("/seed")
+    browser.get(paused.admin_url + "/datastore")
+    browser.find_element(By.CSS_SELECTOR, "form.gql input[name=gql]").send_keys("SELECT * FROM Counter WHERE count >= 7")
+    click(browser, browser.find_element(By.CSS_SELECTOR, "form.gql button"))
+    assert "1 result(s)" in browser.find_element(By.TAG_NAME, "main").text
+    click(browser, browser.find_element(By.LINK_TEXT, "shown"))
+    assert browser.title.startswith("Entity Counter")
