@@ -290,14 +290,14 @@ def datastore(ctx: click.Context, port: int, storage_path: Optional[str], clear_
     from gae_emu.cloud.datastore import available
     from gae_emu.datastore_emulator import StandaloneDatastore, default_storage_path
     from gae_emu.runtime.server import PortInUseError
-    from gae_emu.storage import StorageInUseError
+    from gae_emu.storage import StorageError
 
     if not available():
         raise UserError("the Cloud Datastore API needs the [cloud] extra: pip install 'gae-emu[cloud]'")
     path = Path(storage_path) if storage_path else default_storage_path()
     try:
         server = StandaloneDatastore(path, port, project, clear_datastore, admin_port)
-    except (PortInUseError, StorageInUseError) as exc:
+    except (PortInUseError, StorageError) as exc:
         raise UserError(str(exc)) from None
     server.start()
     click.echo(f"gae-emu: Cloud Datastore API at {server.server.address} (gRPC and REST)")
@@ -340,7 +340,7 @@ def tasks(port: int, storage_path: Optional[str], queue_yaml: Optional[str], pro
     if not library_available():
         raise UserError("the Cloud Tasks API needs the [cloud] extra: pip install 'gae-emu[cloud]'")
     from gae_emu.runtime.server import PortInUseError
-    from gae_emu.storage import StorageInUseError
+    from gae_emu.storage import StorageError
     from gae_emu.tasks_emulator import StandaloneTasks, check_app_url, default_storage_path
 
     if queue_yaml is not None and Path(queue_yaml).name not in ("queue.yaml", "queue.yml"):
@@ -355,7 +355,7 @@ def tasks(port: int, storage_path: Optional[str], queue_yaml: Optional[str], pro
         server = StandaloneTasks(path, port=port, project=project, location=tasks_location,
                                  queue_yaml=Path(queue_yaml) if queue_yaml else None, app_url=app_url,
                                  deadline=task_deadline)
-    except (ConfigError, PortInUseError, StorageInUseError) as exc:
+    except (ConfigError, PortInUseError, StorageError) as exc:
         raise UserError(str(exc)) from None
     server.start()
     click.echo(f"gae-emu: Cloud Tasks API at {server.server.address} (project {project}, location {tasks_location})")
