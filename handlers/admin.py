@@ -70,6 +70,7 @@ PAGES = [
     ("/queues/<queue>/purge", pages.purge, "POST"),
     ("/reset", pages.reset, "POST"),
     ("/datastore", pages.datastore, "GET"),
+    ("/datastore/new", pages.new_entity, "POST"),
     ("/datastore/entity/<key>", pages.entity, "GET"),
     ("/datastore/entity/<key>", pages.edit_entity, "POST"),
     ("/datastore/entity/<key>/delete", pages.delete_entity, "POST"),

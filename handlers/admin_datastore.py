@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from werkzeug.exceptions import BadRequest, NotFound
 
@@ -234,3 +234,32 @@ def gql_query(text: str, namespace: str = "") -> List[Entity]:
         raise BadRequest(f"GQL: {exc}") from None
     except DatastoreError as exc:
         raise BadRequest(f"{type(exc).__name__}: {exc}") from None
+
+
+# -- a new entity -------------------------------------------------------------------------------------
+
+
+def create_entity(kind: str, namespace: str, name: str, properties: Sequence[Tuple[str, str, str]]) -> Entity:
+    """Store a new entity of `kind` (named `name`, else with a fresh id) from (name, type, text)
+    rows; an existing entity of that name is refused rather than overwritten."""
+    if not kind.strip():
+        raise BadRequest("A kind is needed.")
+    key = Key.build(apiproxy.current().app_id, namespace, [(kind.strip(), name.strip() or None)])
+    if name.strip() and _datastore().get([key])[0] is not None:
+        raise BadRequest(f"An entity {kind}/{name} exists already; edit it instead.")
+    entity = Entity(key)
+    for prop, type_name, text in properties:
+        if not prop.strip():
+            continue
+        if type_name not in EDITABLE_TYPES:
+            raise BadRequest(f"type of {prop!r}: {type_name!r} is not one of {', '.join(EDITABLE_TYPES)}")
+        try:
+            entity.set(prop.strip(), parse_value(type_name, text))
+        except DatastoreError as exc:
+            raise BadRequest(str(exc)) from None
+    try:
+        (stored,) = _datastore().put([entity])
+    except DatastoreError as exc:
+        raise BadRequest(str(exc)) from None
+    entity.key = stored
+    return entity

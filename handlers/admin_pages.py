@@ -240,7 +240,28 @@ def datastore(ctx: Context) -> str:
         parts.append(html("<h2>{} ({} entities)</h2>", kind, page["total"]))
         parts.append(_entity_table(ctx, page["entities"], "No entities of this kind."))
         parts.append(_pager(here, offset, PAGE_SIZE, page["total"], namespace=namespace, kind=kind))
+    types = join(html("<option>{}</option>", t) for t in ds.EDITABLE_TYPES)
+    rows = join(html('<tr><td><input name="prop.{}"></td><td><select name="type.{}">{}</select></td>'
+                     '<td><input name="value.{}"></td></tr>', i, i, types, i) for i in range(NEW_ENTITY_ROWS))
+    parts.append(html('<h2>New entity</h2><form method="post" action="{}" class="new-entity">'
+                      '<input type="hidden" name="xsrf_token" value="{}"><input type="hidden" name="namespace" value="{}">'
+                      '<label>Kind <input name="kind" value="{}"></label> <label>Key name <input name="name" '
+                      'placeholder="(blank: a new id)"></label><table><tr><th>Property</th><th>Type</th><th>Value</th>'
+                      '</tr>{}</table><button type="submit" class="create">Create</button></form>',
+                      url(ctx.base, "datastore", "new"), ctx.token, namespace, kind, rows))
     return _page(ctx, "Datastore", join(parts))
+
+
+NEW_ENTITY_ROWS = 4
+
+
+def new_entity(ctx: Context) -> Response:
+    form = ctx.request.form
+    rows = [(form.get(f"prop.{i}", ""), form.get(f"type.{i}", "str"), form.get(f"value.{i}", ""))
+            for i in range(NEW_ENTITY_ROWS)]
+    created = ds.create_entity(form.get("kind", ""), form.get("namespace", ""), form.get("name", ""), rows)
+    info = ds.entity_dict(created)
+    return _back(url(ctx.base, "datastore", "entity", info["key"]), f"Entity {info['key']} created.")
 
 
 def _entity_table(ctx: Context, entities: List[Dict[str, Any]], empty: str) -> Safe:

@@ -226,3 +226,15 @@ def test_gql_box_runs_a_select(paused, admin):
     assert "0 result(s)" in admin.get("/datastore", params={"gql": "SELECT * FROM Counter WHERE count > 7"}).text
     bad = admin.get("/datastore", params={"gql": "SELECT * FROM Counter WHERE count =="}).text
     assert 'class="gql-error error">GQL: ' in bad
+
+
+def test_new_entity_form_refuses_overwrites_and_needs_the_token(paused, admin, token_of):
+    token = token_of(admin, "/datastore")
+    fields = {"xsrf_token": token, "kind": "Counter", "name": "fresh", "prop.0": "count", "type.0": "int", "value.0": "3"}
+    assert admin.post("/datastore/new", fields).status_code == 303
+    assert paused.client.get("/count?name=fresh").json()["count"] == 3
+    again = admin.post("/datastore/new", {**fields, "value.0": "9"})
+    assert again.status_code == 400 and paused.client.get("/count?name=fresh").json()["count"] == 3
+    assert admin.post("/datastore/new", {k: v for k, v in fields.items() if k != "xsrf_token"}).status_code == 403
+    auto = admin.post("/datastore/new", {**fields, "name": ""})
+    assert auto.status_code == 303 and "/datastore/entity/" in auto.headers["location"]

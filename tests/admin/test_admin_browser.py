@@ -304,3 +304,19 @@ def test_gql_box_in_the_datastore_viewer(paused, browser):
     assert "1 result(s)" in browser.find_element(By.TAG_NAME, "main").text
     click(browser, browser.find_element(By.LINK_TEXT, "shown"))
     assert browser.title.startswith("Entity Counter")
+
+
+def test_create_an_entity_from_the_datastore_viewer(paused, browser):
+    browser.get(paused.admin_url + "/datastore")
+    form = browser.find_element(By.CSS_SELECTOR, "form.new-entity")
+    form.find_element(By.NAME, "kind").send_keys("Counter")
+    form.find_element(By.NAME, "name").send_keys("made")
+    form.find_element(By.NAME, "prop.0").send_keys("count")
+    form.find_element(By.XPATH, ".//select[@name='type.0']/option[text()='int']").click()
+    form.find_element(By.NAME, "value.0").send_keys("41")
+    form.find_element(By.NAME, "prop.1").send_keys("label")
+    form.find_element(By.NAME, "value.1").send_keys(XSS)
+    click(browser, form.find_element(By.CSS_SELECTOR, "button.create"))
+    assert browser.title.startswith("Entity Counter") and "created" in browser.find_element(By.CSS_SELECTOR, ".msg").text
+    assert paused.client.get("/count?name=made").json() == {"count": 41, "label": XSS}
+    assert no_alert(browser)
