@@ -15,7 +15,7 @@ import argparse
 import importlib.util
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from bench.emu import Server
 
@@ -31,39 +31,21 @@ def available() -> Optional[str]:
     return None
 
 
-def measure(args: argparse.Namespace, drain: Callable, latency: Callable) -> Dict[str, Any]:
+def measure(args: argparse.Namespace, h: Any) -> Dict[str, Any]:
+    """The python3 path's figures; `h` is bench/run.py (its drain, latency and paired drains)."""
     out: Dict[str, Any] = {}
     with Server(app=APP_STD) as server:
         server.wait_for_200()
         time.sleep(0.5)
-        out["drains"] = [drain(server, args.n, r * args.n, args.timeout) for r in range(args.repeat)]
-        out["latency"] = latency(server, args.tries, args.max_gap, args.seed)
+        out["drains"] = [h.drain(server, args.n, r * args.n, args.timeout) for r in range(args.repeat)]
+        out["latency"] = h.latency(server, args.tries, args.max_gap, args.seed)
         out["rpc"] = {kind: server.get(f"/rpc?kind={kind}&n={args.rpc_calls}", timeout=args.timeout)["seconds"]
                       for kind in ("memcache", "ndb")}
         pids = server.instance_pids()
         out["rss_emulator"] = server.memory_kb()
         out["rss_instance"] = server.memory_kb(pids.get("default")) if pids.get("default") else {}
-    with Server(app=APP_STD, args=("--no-reload", "--no-enable-task-running")) as server:
-        server.wait_for_200()
-        rates = []
-        for r in range(args.repeat):
-            enq = server.get(f"/defer?n={args.n}&base={r * args.n}", timeout=args.timeout)
-            rates.append(args.n / max(enq["end"] - enq["start"], 1e-9))
-        out["enqueue_paused"] = rates
-    with Server(app=APP_STD) as empty, Server(app=APP_STD) as backlog:
-        empty.wait_for_200()
-        backlog.wait_for_200()
-        added, deadline = 0, time.monotonic() + max(args.timeout, 300)
-        while added < args.backlog and time.monotonic() < deadline:
-            step = min(10_000, args.backlog - added)
-            backlog.get(f"/backlog?n={step}&base={-(10 ** 9) - added}", timeout=args.timeout)
-            added += step
-        out["backlog_size"] = added
-        out["backlog_drains"], out["paired_drains"] = [], []
-        for r in range(max(args.repeat, 3)):
-            pair = [(empty, out["paired_drains"]), (backlog, out["backlog_drains"])]
-            for target, results in (pair if r % 2 == 0 else pair[::-1]):
-                results.append(drain(target, args.n, r * args.n, args.timeout))
+    out["enqueue_paused"] = h.enqueue_paused(APP_STD, args)
+    out.update(h.backlog_drains(APP_STD, args, pairs=max(args.repeat, 3)))
     out["startup"] = []
     for _ in range(args.startup_tries):
         with Server(app=SAMPLE_STD, args=("--no-reload",)) as server:

@@ -160,6 +160,39 @@ def eta_precision(server: Server, n: int, timeout: float) -> Dict[str, Any]:
     return result
 
 
+def enqueue_paused(app: Path, args: argparse.Namespace) -> List[float]:
+    """Defers/s from app code with the dispatcher paused, one figure per repeat."""
+    with Server(app=app, args=("--no-reload", "--no-enable-task-running")) as server:
+        server.wait_for_200()
+        rates = []
+        for r in range(args.repeat):
+            enq = server.get(f"/defer?n={args.n}&base={r * args.n}", timeout=args.timeout)
+            rates.append(args.n / max(enq["end"] - enq["start"], 1e-9))
+        return rates
+
+
+def backlog_drains(app: Path, args: argparse.Namespace, pairs: int) -> Dict[str, Any]:
+    """Drains of a server holding `args.backlog` far-future tasks, each paired with one of an empty
+    server beside it. Drained in turn (empty, backlog, backlog, empty, ...), so the ratio compares
+    drains seconds apart, not minutes apart, on a machine whose speed drifts."""
+    out: Dict[str, Any] = {"backlog_drains": [], "paired_drains": []}
+    with Server(app=app) as empty, Server(app=app) as server:
+        empty.wait_for_200()
+        server.wait_for_200()
+        added, chunk = 0, 10000
+        deadline = time.monotonic() + max(args.timeout, 300)
+        while added < args.backlog and time.monotonic() < deadline:
+            step = min(chunk, args.backlog - added)
+            server.get(f"/backlog?n={step}&base={-(10 ** 9) - added}", timeout=args.timeout)
+            added += step
+        out["backlog_size"] = added
+        for r in range(pairs):
+            pair = [(empty, out["paired_drains"]), (server, out["backlog_drains"])]
+            for target, results in (pair if r % 2 == 0 else pair[::-1]):  # neither always goes first
+                results.append(drain(target, args.n, r * args.n, args.timeout))
+    return out
+
+
 def measure_gae_emu(args: argparse.Namespace) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     say("gae-emu: drain, latency, dispatch and eta precision (default settings)")
@@ -175,31 +208,9 @@ def measure_gae_emu(args: argparse.Namespace) -> Dict[str, Any]:
         out["eta"] = eta_precision(server, args.eta_tasks, args.timeout)
         out["rss_end"] = server.memory_kb()
     say("gae-emu: enqueue rate with the dispatcher paused")
-    with Server(args=("--no-reload", "--no-enable-task-running")) as server:
-        server.wait_for_200()
-        rates = []
-        for r in range(args.repeat):
-            enq = server.get(f"/defer?n={args.n}&base={r * args.n}", timeout=args.timeout)
-            rates.append(args.n / max(enq["end"] - enq["start"], 1e-9))
-        out["enqueue_paused"] = rates
+    out["enqueue_paused"] = enqueue_paused(BENCH_APP, args)
     say(f"gae-emu: drain with {args.backlog:,} far-future tasks queued, alternating with an empty queue")
-    # Two servers side by side, drained in turn (empty, backlog, backlog, empty, ...): the ratio
-    # compares drains seconds apart, not minutes apart, on a machine whose speed drifts.
-    with Server() as empty, Server() as server:
-        empty.wait_for_200()
-        server.wait_for_200()
-        added, chunk = 0, 10000
-        deadline = time.monotonic() + max(args.timeout, 300)
-        while added < args.backlog and time.monotonic() < deadline:
-            step = min(chunk, args.backlog - added)
-            server.get(f"/backlog?n={step}&base={-(10 ** 9) - added}", timeout=args.timeout)
-            added += step
-        out["backlog_size"] = added
-        out["backlog_drains"], out["paired_drains"] = [], []
-        for r in range(max(args.repeat, 5)):  # single drains swing by a fifth: take more of them
-            pair = [(empty, out["paired_drains"]), (server, out["backlog_drains"])]
-            for target, results in (pair if r % 2 == 0 else pair[::-1]):  # neither always goes first
-                results.append(drain(target, args.n, r * args.n, args.timeout))
+    out.update(backlog_drains(BENCH_APP, args, pairs=max(args.repeat, 5)))  # single drains swing by a fifth
     out["startup"] = measure_startup(args)
     say("gae-emu: router cost, 3 vs 100 handlers")
     from bench.router_cost import compare
@@ -539,7 +550,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     why_not = "skipped (--skip-python3)" if args.skip_python3 else python3_path.available()
     if why_not is None:
         say("gae-emu python3 path: drain, latency, RPC round trips, start-up, backlog")
-        p3 = python3_path.measure(args, drain, latency)
+        p3 = python3_path.measure(args, sys.modules[__name__])
         rows += python3_path.rows(p3, peers, args, sys.modules[__name__])
     else:
         rows.append([f"P1-P6. python3 path: {why_not}", "", "", "", "", "", ""])
