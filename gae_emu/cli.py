@@ -169,7 +169,7 @@ class DevCommand(click.Command):
 @click.option("--api-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the API server that appengine-python-standard apps call (python3 runtimes only). 0 picks a free port.")
 @click.option("--datastore-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Datastore API (gRPC and REST) that google-cloud-ndb and google-cloud-datastore apps reach through DATASTORE_EMULATOR_HOST (python3 runtimes, [cloud] extra). 0 picks a free port.")
 @click.option("--no-admin", is_flag=True, help="Do not serve the admin console on its own port.")
-@click.option("--tasks-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Tasks API (gRPC) for google-cloud-tasks; instances get it as CLOUD_TASKS_EMULATOR_HOST and the banner prints it. 0 picks a free port. Needs the [cloud] extra.")
+@click.option("--tasks-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Tasks API (gRPC) for google-cloud-tasks; instances get it as CLOUD_TASKS_EMULATOR_HOST and the banner prints it. 0 picks a free port. Served when a python3 service is, or when this option is given. Needs the [cloud] extra.")
 @click.option("--no-tasks-api", is_flag=True, help="Do not serve the Cloud Tasks API.")
 @click.option("--tasks-location", default="us-central1", show_default=True, help="The one location of the Cloud Tasks API (projects/APP_ID/locations/LOCATION).")
 @click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the app's data (created with mode 0700). Default: gae-emu.APP_ID.USER.HASH under the system temp dir, HASH naming the app folder's path.")
@@ -229,7 +229,7 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
         admin_port=None if no_admin else admin_port,
         api_port=api_port,
         datastore_port=datastore_port,
-        tasks_port=None if no_tasks_api else tasks_port,
+        tasks_port=tasks_port if _serve_tasks_api(configs, no_tasks_api) else None,
         tasks_location=tasks_location,
         storage_path=Path(storage_path) if storage_path else None,
         clear_datastore=clear_datastore,
@@ -380,6 +380,15 @@ def _serve_until_signal(server, path: Path) -> None:
     sys.stdout.flush()
     _wait_for_signal()
     server.stop()
+
+
+def _serve_tasks_api(configs: Sequence[AppConfig], off: bool) -> bool:
+    """Cloud Tasks is for python3 apps (and scripts beside them); for classic apps only when asked
+    for with --tasks-port, since loading gRPC and its messages costs about half a second of start-up."""
+    if off:
+        return False
+    asked = click.get_current_context().get_parameter_source("tasks_port") != click.core.ParameterSource.DEFAULT
+    return asked or any(app.is_python3 for app in configs)
 
 
 def _wait_for_signal() -> None:
