@@ -1,7 +1,8 @@
 """One service's request path: App Engine's request rules, first-match handlers, login, the app call.
 
 Order of work per request (B1, B2, B3): take the login cookie, strip App Engine headers an outside
-client may not set, refuse bodies on GET-like methods and bodies over 32 MB, redirect a
+client may not set, refuse bodies on GET-like methods (bodies over 32 MB never get here: `bodylimit` refuses them at
+every port), redirect a
 non-normalised path, then the first handler whose `url` matches the *path* (anchored) wins: its
 `login:` rule, then a static file or the script: a python3 service's script is its instance process
 (forwarded over loopback HTTP), a built-in or classic script a WSGI app called in-process with App
@@ -44,7 +45,6 @@ from gae_emu.runtime.uploads import UPLOAD_PREFIX, handle_upload
 
 log = logging.getLogger("gae_emu.request")
 
-MAX_REQUEST_BODY = 32 * 1024 * 1024
 BODYLESS_METHODS = ("GET", "HEAD", "DELETE", "TRACE")
 RequestListener = Callable[[dict, int, float, Any], None]  # (environ, status, seconds, response)
 
@@ -122,8 +122,6 @@ class ServiceRouter:
             return Response("Bad Content-Length", status=400, mimetype="text/plain")
         if method in BODYLESS_METHODS and length > 0:
             return Response(f'"{method}" requests may not contain bodies.', status=400, mimetype="text/plain")
-        if length > MAX_REQUEST_BODY and not request.path.startswith("/_ah/"):
-            return Response("Upload limited to 32 megabytes.", status=413, mimetype="text/plain")
         path = request.path
         normalised = posixpath.normpath(path) if path not in ("", "/") else "/"
         if path.endswith("/") and normalised != "/":
