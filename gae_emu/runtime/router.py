@@ -1,9 +1,8 @@
 """One service's request path: App Engine's request rules, first-match handlers, login, the app call.
 
 Order of work per request (B1, B2, B3): take the login cookie, strip App Engine headers an outside
-client may not set, refuse bodies on GET-like methods (bodies over 32 MB never get here: `bodylimit` refuses them at
-every port), redirect a
-non-normalised path, then the first handler whose `url` matches the *path* (anchored) wins: its
+client may not set, refuse bodies on GET-like methods (bodies over 32 MB never get here: `bodylimit`
+refuses them at every port), redirect a non-normalised path, then the first handler whose `url` matches the *path* (anchored) wins: its
 `login:` rule, then a static file or the script: a python3 service's script is its instance process
 (forwarded over loopback HTTP), a built-in or classic script a WSGI app called in-process with App
 Engine's environ. An app that raises gets a 500 page (with the traceback for a local user: devpage.py) and a logged
