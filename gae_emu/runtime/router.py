@@ -2,12 +2,12 @@
 
 Order of work per request (B1, B2, B3): take the login cookie, strip App Engine headers an outside
 client may not set, refuse bodies on GET-like methods (bodies over 32 MB never get here: `bodylimit`
-refuses them at every port), redirect a non-normalised path, then the first handler whose `url` matches the *path* (anchored) wins: its
-`login:` rule, then a static file or the script: a python3 service's script is its instance process
-(forwarded over loopback HTTP), a built-in or classic script a WSGI app called in-process with App
-Engine's environ. An app that raises gets a 500 page (with the traceback for a local user: devpage.py) and a logged
-traceback; the server keeps serving.
-An instance that cannot take the request gives 503 with the reason.
+refuses them at every port), redirect a non-normalised path, then the first handler whose `url`
+matches the *path* (anchored) wins: its `login:` rule, then a static file or the script. A python3
+service's script is its instance process (forwarded over loopback HTTP); a built-in or classic script
+is a WSGI app called in-process with App Engine's environ. An app that raises gets a 500 page (with
+the traceback for a local user: devpage.py) and a logged traceback; the server keeps serving. An
+instance that cannot take the request gives 503 with the reason.
 
 Imports: the standard library, werkzeug, `gae_emu.config`, `gae_emu.apiproxy`, `gae_emu.runtime.*`.
 """
