@@ -22,7 +22,7 @@ from gae_emu import apiproxy
 from gae_emu.ext.deferred_inspect import render, symbolic_load
 from gae_emu.services.memcache import MemcacheService
 
-from .admin_html import Safe, html, join, layout, link, post_button, table, url, with_query
+from .admin_html import Safe, html, join, layout, post_button, table, url, with_query
 
 if TYPE_CHECKING:
     from .admin import Context
@@ -119,15 +119,12 @@ def set_form(ctx: Context) -> Response:
 
 
 def flush_form(ctx: Context) -> Any:
-    if ctx.request.form.get("confirm") != "yes":
-        body = join([
-            html('<p class="confirm-question"><strong>Flush the cache?</strong></p><p>Every item is removed and '
-                 'the statistics start again.</p>'),
-            html("<p>{} {}</p>", post_button(url(ctx.base, "memcache", "flush"), "Flush the cache", ctx.token,
-                                             "confirm danger", {"confirm": "yes"}),
-                 link(url(ctx.base, "memcache"), "Cancel", class_="cancel")),
-        ])
-        return layout("Confirm", body, ctx.base)
+    from .admin_pages import unconfirmed
+
+    page = unconfirmed(ctx, "Flush the cache?", "Every item is removed and the statistics start again.",
+                       url(ctx.base, "memcache", "flush"), "Flush the cache", url(ctx.base, "memcache"))
+    if page is not None:
+        return page
     _service().flush()
     return redirect(with_query(url(ctx.base, "memcache"), msg="Cache flushed."), code=303)
 

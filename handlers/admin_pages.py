@@ -150,7 +150,7 @@ def run_task(ctx: Context, queue: str, name: str) -> Response:
     return _back(url(ctx.base, "queues", queue), f"Task {name} ran: HTTP {status}, {outcome}.")
 
 
-def _unconfirmed(ctx: Context, question: str, consequence: str, action: str, label: str,
+def unconfirmed(ctx: Context, question: str, consequence: str, action: str, label: str,
                  cancel: str) -> Optional[str]:
     """A page asking to confirm a destructive POST (the console runs no script, so the question is a
     server round trip), or None once the form came back with `confirm=yes` (and its CSRF token)."""
@@ -166,7 +166,7 @@ def _unconfirmed(ctx: Context, question: str, consequence: str, action: str, lab
 
 def delete_task(ctx: Context, queue: str, name: str) -> Any:
     back = url(ctx.base, "queues", queue)
-    page = _unconfirmed(ctx, f"Delete task {name} of queue {queue}?", "It will not run; its name stays "
+    page = unconfirmed(ctx, f"Delete task {name} of queue {queue}?", "It will not run; its name stays "
                         "usable again at once.", url(ctx.base, "queues", queue, "tasks", name, "delete"),
                         "Delete the task", back)
     if page is not None:
@@ -178,7 +178,7 @@ def delete_task(ctx: Context, queue: str, name: str) -> Any:
 def purge(ctx: Context, queue: str) -> Any:
     back = url(ctx.base, "queues", queue)
     count = tq.queue_dict(queue)["tasks"]
-    page = _unconfirmed(ctx, f"Purge queue {queue}?", f"Its {count} task(s) and its tombstones are removed.",
+    page = unconfirmed(ctx, f"Purge queue {queue}?", f"Its {count} task(s) and its tombstones are removed.",
                         url(ctx.base, "queues", queue, "purge"), "Purge the queue", back)
     if page is not None:
         return page
@@ -188,7 +188,7 @@ def purge(ctx: Context, queue: str) -> Any:
 
 def reset(ctx: Context) -> Any:
     back = url(ctx.base, "queues")
-    page = _unconfirmed(ctx, "Reset everything?", "The datastore, every queue and tombstone, memcache, the "
+    page = unconfirmed(ctx, "Reset everything?", "The datastore, every queue and tombstone, memcache, the "
                         "sent mail and the blobs are emptied.", url(ctx.base, "reset"), "Reset everything", back)
     if page is not None:
         return page
@@ -314,7 +314,7 @@ def edit_entity(ctx: Context, key: str) -> Response:
 
 def delete_entity(ctx: Context, key: str) -> Any:
     info = ds.entity_dict(ds.get_entity(key))
-    page = _unconfirmed(ctx, f"Delete entity {info['key']}?", "It is removed from the datastore.",
+    page = unconfirmed(ctx, f"Delete entity {info['key']}?", "It is removed from the datastore.",
                         url(ctx.base, "datastore", "entity", key, "delete"), "Delete the entity",
                         url(ctx.base, "datastore", "entity", key))
     if page is not None:
