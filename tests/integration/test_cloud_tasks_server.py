@@ -189,9 +189,10 @@ def test_rate_limits_hold_a_queue_to_its_dispatch_rate(server, client):
     client.resume_queue(name=queue.name)
     done = wait_runs(server, tag, 6)
     arrivals = sorted(r["at"] for r in done)
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-    assert min(gaps) > 0.15, gaps  # 5/s with a burst of 1: one every 0.2 s
-    assert arrivals[-1] - arrivals[0] > 0.9
+    # 5/s with a burst of 1: one dispatch every 0.2 s, so six take a second at least. Single gaps are
+    # not asserted: they are measured where the app handles the task, and a busy machine can hand
+    # two dispatches 0.2 s apart to the app back to back.
+    assert arrivals[-1] - arrivals[0] > 0.9, arrivals
 
 
 def test_queue_methods_and_errors_as_production_answers_them(client):
