@@ -7,8 +7,10 @@ Each cycle starts the server, a client thread asks the app to defer batches of t
 means the batch was acknowledged), and after a random 0.5-2.5 s the server is killed with SIGKILL.
 After the last cycle the server runs until every acknowledged task has run. Each task appends its
 id to a file; the report gives acknowledged, run, lost (acknowledged, never run) and duplicates
-(run more than once: at-least-once delivery allows them). Every process started here is stopped
-here; all traffic is loopback.
+(run more than once: at-least-once delivery allows them). For the classic app each task is named
+after its id and also writes an entity keyed by it, so the report counts entities and tombstones
+too (every task that ran must have both). Every process started here is stopped here; all traffic
+is loopback.
 
 Imports: the standard library, gae_emu.testing, and the restart test's app.
 """
@@ -46,6 +48,35 @@ def enqueue_until(url: str, stop: threading.Event, acknowledged: list, counter: 
             return
 
 
+CLASSIC_TASKS = '''
+import os
+from gae_emu.ext import db
+
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ran.log")
+
+
+class SoakRun(db.Model):
+    count = db.IntegerProperty(default=0)
+
+
+def record(task_id):
+    db.run_in_transaction(_bump, task_id)
+    with open(LOG, "a") as out:
+        out.write(task_id + "\\n")
+
+
+def _bump(task_id):
+    entity = SoakRun.get_by_key_name(task_id) or SoakRun(key_name=task_id)
+    entity.count += 1
+    entity.put()
+'''
+
+
+def admin_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20)
@@ -56,6 +87,12 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="gae-emu-kill-soak-"))
     try:
         root = make_app(tmp / "app", args.kind)
+        if args.kind == "classic":  # named tasks that also write an entity each
+            (root / "restarttasks.py").write_text(CLASSIC_TASKS)
+            main_file = root / "restartapp.py"
+            main_file.write_text(main_file.read_text().replace(
+                'deferred.defer(restarttasks.record, "t%d" % i, _countdown=1)',
+                'deferred.defer(restarttasks.record, "t%d" % i, _countdown=1, _name="t%d" % i)'))
         storage = tmp / "storage"
         acknowledged: list = []
         counter = [0]
@@ -71,18 +108,26 @@ def main() -> None:
                 thread.join(30)
             print(f"cycle {cycle + 1}: killed; {len(acknowledged)} acknowledged so far", file=sys.stderr)
         log = root / "ran.log"
-        with emulator(root, storage_path=storage):
+        report: dict = {}
+        with emulator(root, storage_path=storage) as emu:
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 ran = set(log.read_text().split()) if log.exists() else set()
                 if ran >= set(acknowledged):
                     break
                 time.sleep(0.5)
+            emu.wait_until_idle(timeout=120)
+            if args.kind == "classic":
+                stones = {t["name"] for t in admin_json(emu.admin_url + "/api/queues/default/tombstones")["tombstones"]}
+                entities = admin_json(emu.admin_url + "/api/datastore/entities?kind=SoakRun&limit=1")["total"]
+                ran = set(log.read_text().split()) if log.exists() else set()
+                report.update(entities=entities, entities_lost=len(ran) - entities if entities < len(ran) else 0,
+                              tombstones=len(stones), tombstones_lost=len(ran - stones))
         runs = collections.Counter(log.read_text().split()) if log.exists() else collections.Counter()
         lost = [t for t in acknowledged if t not in runs]
         print(json.dumps({"kind": args.kind, "kills": args.kills, "acknowledged": len(acknowledged),
                           "ran": len(runs), "lost": len(lost), "duplicates": sum(c - 1 for c in runs.values() if c > 1),
-                          "ran_unacknowledged": len(set(runs) - set(acknowledged))}))
+                          "ran_unacknowledged": len(set(runs) - set(acknowledged)), **report}))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
