@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+from gae_emu.runtime.consolebatch import ConsoleBatch
 from gae_emu.runtime.environ import internal_environ
 from gae_emu.runtime.frontend import service_from_host
 from gae_emu.runtime.router import ServiceRouter
@@ -28,6 +29,7 @@ from gae_emu.services.taskqueue.models import APP_ENGINE_TASK_USER_AGENT, TaskRe
 from gae_emu.services.taskqueue.validate import target_service
 
 log = logging.getLogger("gae_emu.taskqueue")
+_console = ConsoleBatch(log)  # a line per task attempt, written in batches (consolebatch.py)
 
 TASK_SOURCE_IP = "0.1.0.2"
 CRON_SOURCE_IP = "0.1.0.1"  # B5: cron requests come from 0.1.0.1
@@ -92,8 +94,11 @@ class TaskDelivery:
         began = time.monotonic()
         response = router.handle(environ)
         status = response.status_code
-        log.info("task %s/%s \u2192 %s %s %s %.0f ms", task.queue, task.name, service, url,
-                 status if 200 <= status < 300 else _failed(str(status)), (time.monotonic() - began) * 1000)
+        if log.isEnabledFor(logging.INFO):
+            ok = 200 <= status < 300
+            _console.add(f"task {task.queue}/{task.name} \u2192 {service} {url} "
+                         f"{status if ok else _failed(str(status))} {(time.monotonic() - began) * 1000:.0f} ms",
+                         at_once=not ok)
         return status
 
     def cron(self, job: CronJob) -> int:

@@ -56,19 +56,32 @@ class RequestLog:
             service=environ.get(SERVICE_KEY, ""),
             user=getattr(environ.get(USER_KEY), "email", "") or "",
             host=environ.get("HTTP_HOST", ""),
-            headers_in=_headers_in(environ),
-            headers_out=_headers_out(response),
         )
+        # The headers are worked out only when the console shows them: every task is a request, and
+        # turning CGI names back into header names for each cost the drain several percent.
+        raw = {k: v for k, v in environ.items() if k.startswith(("HTTP_", "CONTENT_"))}
+        entry._raw = (raw, getattr(response, "headers", None))  # type: ignore[attr-defined]
         with self._lock:
             self._records.append(entry)
 
     def get(self, record_id: int) -> Optional[RequestRecord]:
         with self._lock:
-            return next((r for r in self._records if r.id == record_id), None)
+            found = next((r for r in self._records if r.id == record_id), None)
+        return _with_headers(found) if found is not None else None
 
     def recent(self, limit: int = 100) -> List[RequestRecord]:
         with self._lock:
-            return list(self._records)[-limit:][::-1]
+            records = list(self._records)[-limit:][::-1]
+        return [_with_headers(r) for r in records]
+
+
+def _with_headers(record: RequestRecord) -> RequestRecord:
+    raw = record.__dict__.pop("_raw", None)
+    if raw is not None:
+        environ, response_headers = raw
+        record.headers_in = _headers_in(environ)
+        record.headers_out = _headers_out(response_headers)
+    return record
 
 
 def _headers_in(environ: dict) -> List[Tuple[str, str]]:
@@ -81,9 +94,8 @@ def _headers_in(environ: dict) -> List[Tuple[str, str]]:
     return sorted(headers)
 
 
-def _headers_out(response: Any) -> List[Tuple[str, str]]:
+def _headers_out(headers: Any) -> List[Tuple[str, str]]:
     """A werkzeug Response's headers, or a BufferedResponse's list (None: not known)."""
-    headers = getattr(response, "headers", None)
     if headers is None:
         return []
     return [(str(k), str(v)) for k, v in (headers.items() if hasattr(headers, "items") else headers)]

@@ -36,9 +36,11 @@ def test_debug_shows_the_header_dump_and_admin_requests():
     with emulator(APPS / "std", args=["--log-level", "debug", "--no-enable-task-running"]) as emu:
         name = emu.client.get("/fail").text
         emu.run_task("default", name)
-        output = "\n".join(emu.output)
-    assert "X_APPENGINE_QUEUENAME:default" in output
-    assert f'"POST /api/queues/default/tasks/{name}/run' in output
+        # the instance's output reaches the console through a pipe: wait for it, do not race it
+        wait_for(lambda: any("X_APPENGINE_QUEUENAME:default" in line for line in emu.output), timeout=10,
+                 what="the header dump")
+        wait_for(lambda: any(f'"POST /api/queues/default/tasks/{name}/run' in line for line in emu.output),
+                 timeout=10, what="the admin request's log line")
 
 
 def test_a_local_request_that_raises_gets_the_traceback_page():
