@@ -58,8 +58,17 @@ def _dump(main_profile: cProfile.Profile) -> None:
 def main() -> None:
     sys.argv = ["gae-emu"] + sys.argv[1:]
     main_profile = _install() if OUT else None
+    import gae_emu.cli as cli
     from gae_emu.cli import main as cli_main
 
+    if main_profile is not None:  # `gae-emu dev` ends with os._exit, past any finally: dump first
+        exit_now = cli._exit_now
+
+        def dump_then_exit(code: int) -> None:
+            _dump(main_profile)
+            exit_now(code)
+
+        cli._exit_now = dump_then_exit  # type: ignore[assignment]
     try:
         cli_main()
     finally:

@@ -43,7 +43,7 @@ class Server:
         self.log_path = Path(self.tmp) / "server.log"
         self.command = list(prefix) + list(command or gae_emu_command()) + [
             "dev", str(app), "--port", "0", "--admin-port", "0", "--storage-path", str(Path(self.tmp) / "storage"),
-            "--clear-datastore", "--tasks-port", "0", *args]
+            "--clear-datastore", *args]
         self.started = time.perf_counter()
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT,
