@@ -60,9 +60,9 @@ def _without(headers: Headers, *names: str) -> Headers:
 def serve_blob(response: Any, environ: dict) -> Any:
     """The response itself, or, if it names a blob, the response carrying that blob."""
     headers = getattr(response, "headers", None)
-    if not isinstance(headers, list) or _header(headers, BLOB_KEY_HEADER) is None:
+    blob_key = _header(headers, BLOB_KEY_HEADER) if isinstance(headers, list) else None
+    if blob_key is None:
         return response
-    blob_key = _header(headers, BLOB_KEY_HEADER) or ""
     wanted = _header(headers, BLOB_RANGE_HEADER) or environ.get("HTTP_RANGE")
     headers = _without(headers, BLOB_KEY_HEADER, BLOB_RANGE_HEADER, "content-length")
     service = apiproxy.current().blobstore

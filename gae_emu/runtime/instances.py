@@ -281,18 +281,22 @@ class Instance:
             log.info("service %s: instance ready (pid %s, port %s, %.2f s)", self.service, process.pid, port,
                      time.time() - self.started_at)
         code = process.wait()
+        # What the exit means is recorded before anything slow (the output drain), so a request or
+        # the console asking now sees the instance as down and restarting, not as ready.
         self._ready.clear()
+        self.last_exit_code = code
+        asked = self._stopping or self._restart_now.is_set()
+        if not asked:
+            self.restarts += 1
+            self._set_state(STARTING)  # started again at once; waiting requests keep waiting
         if self.pool is not None:
             self.pool.close()
             self.pool = None
         reader.join(2)
-        self.last_exit_code = code
-        if self._stopping or self._restart_now.is_set():
+        if asked:
             return code
-        self.restarts += 1
         summary = import_error_summary(list(self.output))
         self.reason = f"the instance exited with code {code}" + (f": {summary}" if summary else "")
-        self._set_state(STARTING)  # started again at once; waiting requests keep waiting
         tail = "\n".join(list(self.output)[-10:])
         log.error("service %s: instance (pid %s) exited with code %s; last output:\n%s", self.service,
                   process.pid, code, tail or "(none)")
@@ -346,13 +350,13 @@ class Instance:
     def forward(self, environ: dict, wait: bool = True) -> Tuple[str, list, bytes]:
         """Send a routed request to the instance; InstanceUnavailable or InstanceGone if it cannot."""
         method, target, headers, body = request_parts(environ)
+        self.requests += 1
         for attempt in (1, 2):
             if wait:
                 self._wait_usable()
             pool = self.pool
             if pool is None:
                 raise InstanceUnavailable(self.reason or "the instance is not running")
-            self.requests += 1
             try:
                 return pool.send(method, target, headers, body)
             except InstanceRefused:

@@ -45,6 +45,7 @@ from gae_emu.runtime.uploads import UPLOAD_PREFIX, handle_upload
 log = logging.getLogger("gae_emu.request")
 
 BODYLESS_METHODS = ("GET", "HEAD", "DELETE", "TRACE")
+SERVER_ERROR = "The server encountered an error and could not complete your request."
 RequestListener = Callable[[dict, int, float, Any], None]  # (environ, status, seconds, response)
 
 
@@ -144,25 +145,25 @@ class ServiceRouter:
         except ScriptLoadError as exc:
             log.error("%s: %s", handler.source or handler.url, exc)
             return _error_page(f"Could not load the handler's application: {exc}")
-        # The request id doubles as the API ticket (environ's X-AppEngine-Dev-Request-Id): the API
-        # server accepts calls carrying it only while the app is handling this request.
-        live = self.tickets.live(request_id, environ) if self.tickets is not None else contextlib.nullcontext()
         try:
-            with apiproxy.serving(environ), live:
+            with apiproxy.serving(environ), self._ticket_live(request_id, environ):
                 status, headers, body = call_buffered(wsgi_app, environ)
             return BufferedResponse(status, headers, body)  # a malformed status line is the app's error too
         except Exception:
             log.exception("Uncaught exception in %s for %s %s", handler.script, environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             page = development_error_page(environ, str(handler.script), traceback.format_exc())
-            return page or _error_page("The server encountered an error and could not complete your request.")
+            return page or _error_page(SERVER_ERROR)
 
+    def _ticket_live(self, request_id: str, environ: dict):
+        """The request id doubles as the API ticket (X-AppEngine-Dev-Request-Id): the API server
+        accepts calls carrying it only while the app is handling this request."""
+        return self.tickets.live(request_id, environ) if self.tickets is not None else contextlib.nullcontext()
 
     def _forward(self, environ: dict, request_id: str) -> "Response | BufferedResponse":
         """The request, as the app would have seen it in-process, sent to the service's instance."""
         assert self.instance is not None
-        live = self.tickets.live(request_id, environ) if self.tickets is not None else contextlib.nullcontext()
         try:
-            with live:
+            with self._ticket_live(request_id, environ):
                 status, headers, body = self.instance.forward(environ, wait=not environ.get(WARMUP_KEY))
             return BufferedResponse(status, headers, body)
         except InstanceUnavailable as exc:
@@ -170,10 +171,10 @@ class ServiceRouter:
         except InstanceGone as exc:
             log.error("service %s: %s %s: %s", self.app.service, environ.get("REQUEST_METHOD"),
                       environ.get("PATH_INFO"), exc)
-            return _error_page("The server encountered an error and could not complete your request.")
+            return _error_page(SERVER_ERROR)
         except ValueError as exc:  # a malformed status line from the instance is the app's error too
             log.error("service %s: malformed response: %s", self.app.service, exc)
-            return _error_page("The server encountered an error and could not complete your request.")
+            return _error_page(SERVER_ERROR)
 
 
 class BufferedResponse:
