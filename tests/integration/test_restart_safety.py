@@ -25,12 +25,11 @@ handlers:
 - url: /.*
   script: restartapp.app
 """
-CLASSIC_MAIN = '''
-import os
-from gae_emu.ext import deferred
+# The one handler both apps have: /enqueue?n=&base= defers record("t<base>".."t<base+n-1>").
+ENQUEUE = '''
 import restarttasks
 
-def app(environ, start_response):
+def {name}(environ, start_response):
     if environ["PATH_INFO"] == "/enqueue":
         query = dict(p.split("=") for p in environ["QUERY_STRING"].split("&"))
         n, base = int(query["n"]), int(query.get("base", 0))
@@ -39,6 +38,7 @@ def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
 '''
+CLASSIC_MAIN = "from gae_emu.ext import deferred\n" + ENQUEUE.format(name="app")
 PY3_YAML = """\
 runtime: python312
 app_engine_apis: true
@@ -47,22 +47,8 @@ handlers:
   script: auto
   login: admin
 """
-PY3_MAIN = '''
-from google.appengine.api import wrap_wsgi_app
-from google.appengine.ext import deferred
-import restarttasks
-
-def wsgi(environ, start_response):
-    if environ["PATH_INFO"] == "/enqueue":
-        query = dict(p.split("=") for p in environ["QUERY_STRING"].split("&"))
-        n, base = int(query["n"]), int(query.get("base", 0))
-        for i in range(base, base + n):
-            deferred.defer(restarttasks.record, "t%d" % i, _countdown=1)
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"ok"]
-
-app = wrap_wsgi_app(wsgi, use_deferred=True)
-'''
+PY3_MAIN = ("from google.appengine.api import wrap_wsgi_app\nfrom google.appengine.ext import deferred\n"
+            + ENQUEUE.format(name="wsgi") + "\napp = wrap_wsgi_app(wsgi, use_deferred=True)\n")
 TASKS = '''
 import os
 LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ran.log")
