@@ -95,10 +95,15 @@ class TaskDelivery:
         response = router.handle(environ)
         status = response.status_code
         if log.isEnabledFor(logging.INFO):
-            ok = 200 <= status < 300
-            _console.add(f"task {task.queue}/{task.name} \u2192 {service} {url} "
-                         f"{status if ok else _failed(str(status))} {(time.monotonic() - began) * 1000:.0f} ms",
-                         at_once=not ok)
+            if 200 <= status < 300:
+                _console.add(f"task {task.queue}/{task.name} \u2192 {service} {url} {status} "
+                             f"{(time.monotonic() - began) * 1000:.0f} ms")
+            else:
+                # The queue prints this line when it knows the retry time or gives up (one line
+                # per failed attempt); what was queued before it is written first, in order.
+                _console.flush()
+                task.attempt_line = (f"task {task.queue}/{task.name} \u2192 {service} {url} "
+                                     f"{_failed(str(status))} {(time.monotonic() - began) * 1000:.0f} ms")
         return status
 
     def cron(self, job: CronJob) -> int:

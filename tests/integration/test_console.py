@@ -21,10 +21,10 @@ def test_a_failing_task_tells_its_story_once(kind):
         assert emu.tasks("default") == []  # the admin API was used: its requests are not logged
         output = list(emu.output)
     attempts = [line for line in output if f"task default/{name} \u2192 default /_ah/queue/deferred 500 " in line]
-    assert len(attempts) == 3, output
-    assert all(re.search(r" 500 \d+ ms$", line) for line in attempts)
-    retries = [line for line in output if re.search(rf"task default/{name}: attempt \d failed \(500\); next attempt at \d\d:\d\d:\d\d \(in [\d.]+ s\)", line)]
-    assert len(retries) == 2, output
+    assert len(attempts) == 3, output  # one line per attempt: its status and time, then what comes next
+    assert all(re.search(rf" 500 \d+ ms; attempt {n} failed, next at \d\d:\d\d:\d\d \(in [\d.]+ s\)$", line)
+               for n, line in zip((1, 2), attempts)), attempts
+    assert attempts[2].endswith(" ms; attempt 3 failed, giving up (the retry limits are spent)"), attempts
     text = "\n".join(output)
     assert text.count("Traceback (most recent call last)") == 1, text
     assert text.count("ValueError: boom 1") >= 1

@@ -133,8 +133,9 @@ def test_gives_up_only_when_both_limits_are_exceeded(server: EmulatorHandle) -> 
     assert len(got) > 4, [r["headers"]["x-appengine-taskretrycount"] for r in got]
     span = got[-1]["at"] - got[0]["at"]
     assert 0.9 <= span < 1.0 + 0.5, span
-    assert any(f"Task {task['name']} of queue both-limits failed" in line and "giving up" in line
-               for line in server.output)
+    assert any(line.endswith(f"attempt {len(got)} failed, giving up (the retry limits are spent)")
+               and f"task both-limits/{task['name']} \u2192 default /task/both" in line
+               for line in server.output), list(server.output)[-5:]
     time.sleep(0.3)
     assert len(runs(server, tag)) == len(got)
 

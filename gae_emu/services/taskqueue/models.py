@@ -130,6 +130,9 @@ class TaskRecord:
     in_flight: bool = False
     mode: str = "push"
     http: Optional[HttpTarget] = None
+    # The deliverer's account of the attempt being completed (target, url, status, time), for the
+    # queue to finish with what happens next: a failed attempt is one console line, not two.
+    attempt_line: str = field(default="", compare=False, repr=False)
 
     @property
     def state(self) -> str:

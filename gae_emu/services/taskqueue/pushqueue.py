@@ -122,12 +122,11 @@ class PushQueueOps:
                 next_eta = now + policy.backoff(n)
                 retries.append((next_eta, status, first_try, _counts_as_execution(record, status),
                                 *store.key(record)))
-                log.info("task %s/%s: attempt %d failed (%s); next attempt at %s (in %.1f s)", record.queue,
-                         record.name, n, status or "no answer", time.strftime("%H:%M:%S", time.localtime(next_eta)),
-                         max(0.0, next_eta - now))
+                log.info("%s; attempt %d failed, next at %s (in %.1f s)", _attempt_line(record, status), n,
+                         time.strftime("%H:%M:%S", time.localtime(next_eta)), max(0.0, next_eta - now))
             else:
-                log.warning("Task %s of queue %s failed %d times (last status %s); giving up.",
-                            record.name, record.queue, n, status)
+                log.warning("%s; attempt %d failed, giving up (the retry limits are spent)",
+                            _attempt_line(record, status), n)
                 dropped.append(store.key(record))
         with self.storage.transaction() as conn:
             store.delete_and_tombstone(conn, done + dropped, now)
@@ -195,3 +194,8 @@ class PushQueueOps:
         """Earliest eta of a push task not in flight, or None when no push task waits."""
         with self.storage.read() as conn:
             return store.earliest_eta(conn, list(self._dispatchable()))
+
+
+def _attempt_line(record: TaskRecord, status: int) -> str:
+    """The deliverer's line for this attempt, or the bare facts when it wrote none."""
+    return record.attempt_line or f"task {record.queue}/{record.name} {status or 'no answer'}"
