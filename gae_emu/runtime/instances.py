@@ -5,7 +5,8 @@ One `Instance` per service. Its supervisor thread owns the process for the insta
 starts it with the service's environment and `$PORT`, waits until the port accepts connections,
 sends `/_ah/warmup` when the service asks for it, then waits for the process to exit. An exit that
 was not asked for is reported with its code and last output and the process is started again at
-once; a process that keeps dying before it is ready (an import error) is started again after a
+once; a process that keeps dying before it has served (an import error: gunicorn's master listens
+before its worker imports the app, so an open port alone does not count) is started again after a
 growing pause, and its service answers 503 with the reason meanwhile. Requests that arrive while an instance starts wait
 for it.
 
@@ -38,6 +39,9 @@ START_TIMEOUT = 60.0  # seconds a request waits for a starting instance
 MAX_BACKOFF = 30.0
 OUTPUT_LINES = 40
 STOP_GRACE = 5.0
+# An instance that answered no request counts as started only after staying up this long: gunicorn's
+# master opens the port before its worker imports the app, and exits when that import fails.
+SETTLED_AFTER = 2.0
 
 STARTING, READY, FAILED, STOPPED = "starting", "ready", "failed", "stopped"
 _FRAME_RE = re.compile(r'\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
@@ -118,23 +122,19 @@ _PRE_EXEC = _death_signal()
 
 
 def import_error_summary(lines: List[str]) -> str:
-    """`file:line: Error: message` from the last traceback in an instance's output (lines other
-    programs print after it are skipped), else its last line."""
+    """`file:line: Error: message` from the last traceback in an instance's output, else its last
+    line. Read from the frames, not the `Traceback` header: only the last lines are kept, and a long
+    traceback (gunicorn's worker importing the app) has lost its header by then; lines other programs
+    print after it are skipped."""
     text = [line for line in lines if line.strip()]
-    if not text:
-        return ""
-    starts = [i for i, line in enumerate(text) if line.startswith("Traceback (most recent call last)")]
-    if not starts:
-        return text[-1].strip()
-    where, error = "", text[-1].strip()
-    for line in text[starts[-1] + 1:]:
+    found, frame = "", ""
+    for line in text:
         match = _FRAME_RE.match(line)
         if match:
-            where = f"{match.group('file')}:{match.group('line')}: "
-        elif not line[:1].isspace():  # the exception line ends the traceback
-            error = line.strip()
-            break
-    return where + error
+            frame = f"{match.group('file')}:{match.group('line')}: "
+        elif frame and not line[:1].isspace():  # the exception line ends the traceback
+            found, frame = frame + line.strip(), ""
+    return found or (text[-1].strip() if text else "")
 
 
 @dataclass
@@ -184,7 +184,8 @@ class Instance:
         self._restart_now = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._said: set = set()
-        self._was_ready = False
+        self._was_ready = False  # the last process served: its death is not a failure to start
+        self._answered = False  # the running process has answered a request
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -268,7 +269,8 @@ class Instance:
             log.error("service %s: %s", self.service, self.reason)
             return None
         self.process, self.port = process, port
-        self._was_ready = False
+        self._was_ready = self._answered = False
+        ready_at = None
         reader = threading.Thread(target=self._pump, args=(process,), name=f"output-{self.service}", daemon=True)
         reader.start()
         if self._wait_for_port(process, port):
@@ -276,11 +278,12 @@ class Instance:
             if self.warmup is not None:
                 self.warmup(self)
             self.reason = ""
-            self._was_ready = True
+            ready_at = time.monotonic()
             self._set_state(READY)
             log.info("service %s: instance ready (pid %s, port %s, %.2f s)", self.service, process.pid, port,
                      time.time() - self.started_at)
         code = process.wait()
+        self._was_ready = self._answered or (ready_at is not None and time.monotonic() - ready_at >= SETTLED_AFTER)
         # What the exit means is recorded before anything slow (the output drain), so a request or
         # the console asking now sees the instance as down and restarting, not as ready.
         self._ready.clear()
@@ -358,7 +361,9 @@ class Instance:
             if pool is None:
                 raise InstanceUnavailable(self.reason or "the instance is not running")
             try:
-                return pool.send(method, target, headers, body)
+                answer = pool.send(method, target, headers, body)
+                self._answered = True
+                return answer
             except InstanceRefused:
                 if attempt == 2 or not wait:
                     raise

@@ -191,13 +191,26 @@ CRASHY = '''
 
 
     app = wrap_wsgi_app(wsgi, use_deferred=True)
+
+
+    if __name__ == "__main__":
+        # One process that serves, so that os._exit ends the instance whichever servers are
+        # installed (under gunicorn the master would outlive its worker and start another).
+        from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        make_server("127.0.0.1", int(os.environ["PORT"]), app, handler_class=Quiet).serve_forever()
 '''
 
 
 def test_an_instance_that_dies_is_restarted_and_its_task_retried(tmp_path):
     pytest.importorskip("google.appengine.api")
     root = tmp_path / "crashy"
-    yaml_path = service(root, "default", CRASHY, "app_engine_apis: true\ninbound_services:\n- warmup\n"
+    yaml_path = service(root, "default", CRASHY, "entrypoint: python main.py\napp_engine_apis: true\n"
+                                                 "inbound_services:\n- warmup\n"
                                                  "handlers:\n- url: /_ah/queue/deferred\n  script: auto\n  login: admin\n")
     with emulator(yaml_path) as emu:
         first = emu.client.get("/")

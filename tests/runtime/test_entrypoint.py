@@ -78,3 +78,13 @@ def test_import_error_summary_names_the_last_frame():
     assert import_error_summary(lines) == "/app/helper.py:7: NameError: name 'boom' is not defined"
     assert import_error_summary(["just a line"]) == "just a line"
     assert import_error_summary([]) == ""
+
+
+def test_import_error_summary_reads_a_traceback_whose_header_was_cut_off():
+    """gunicorn's worker traceback is longer than the lines kept; its master logs after it."""
+    lines = ['  File "/venv/gunicorn/util.py", line 420, in import_app', "    mod = importlib.import_module(module)",
+             '  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed',
+             '  File "/app/main.py", line 1', "    def app(environ, start_response:", "           ^",
+             "SyntaxError: '(' was never closed", "[2026-12-02 03:09:43 +0000] [25608] [ERROR] Reason: Worker failed to boot."]
+    assert import_error_summary(lines) == "/app/main.py:1: SyntaxError: '(' was never closed"
+
