@@ -272,6 +272,42 @@ def dev(apps: Tuple[str, ...], host: str, port: int, admin_port: int, api_port: 
     _exit_now(0)
 
 
+@main.command()
+@click.argument("apps", nargs=-1, type=click.Path(exists=False))
+@click.option("--service", default=None, metavar="NAME", help="The service whose environment, interpreter and folder the prompt gets. Default: the default service.")
+@click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="The storage folder of the running `gae-emu dev`, if it was given one. Default: the folder `gae-emu dev` uses for these apps.")
+@click.option("--python", "python", default=None, metavar="PATH", help="Interpreter of the prompt for a python3 service. Default: the one its instance runs with.")
+@click.option("-c", "command", default=None, metavar="CODE", help="Run CODE instead of an interactive prompt.")
+def shell(apps: Tuple[str, ...], service: Optional[str], storage_path: Optional[str], python: Optional[str],
+          command: Optional[str]) -> None:
+    """A Python prompt whose App Engine calls reach the running `gae-emu dev` of APP... (default: the
+    app.yaml in this folder), as the SDK's remote_api shell did: Google's library (ndb, taskqueue,
+    memcache, ...) and gae_emu.ext, with the service's environment, interpreter and folder."""
+    from gae_emu.emulator import default_storage_path, order_services
+    from gae_emu.runtime.shellaccess import NoEmulatorError, read_connection, shell_command
+
+    configs, _ = load_project(apps or (".",), check_imports=False)
+    configs = order_services(configs)
+    chosen = next((app for app in configs if app.service == (service or configs[0].service)), None)
+    if chosen is None:
+        raise UserError(f"no service {service!r} among {', '.join(app.service for app in configs)}")
+    path = Path(storage_path) if storage_path else default_storage_path(configs[0].application, configs[0].root)
+    try:
+        connection = read_connection(path)
+    except NoEmulatorError as exc:
+        raise UserError(str(exc)) from None
+    if chosen.service not in connection["tickets"]:
+        raise UserError(f"the gae-emu dev running on {path} does not serve service {chosen.service!r}")
+    argv, env = shell_command(connection, chosen, python)
+    if command is not None:
+        argv += ["-c", command]
+    sys.stdout.flush()
+    try:
+        os.execve(argv[0], argv, env)
+    except OSError as exc:
+        raise UserError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+
+
 @main.group(invoke_without_command=True)
 @click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535), help="Loopback port of the Cloud Datastore API (gRPC and REST share it). 0 picks a free port.")
 @click.option("--storage-path", type=click.Path(file_okay=False), default=None, help="Folder for the data (created with mode 0700); entities persist there across restarts. Default: a folder under the system temp dir.")

@@ -47,6 +47,7 @@ from gae_emu.runtime.reloader import SourceWatcher
 from gae_emu.runtime.requestlog import RequestLog
 from gae_emu.runtime.router import ServiceRouter
 from gae_emu.runtime.server import ServerSet, listen
+from gae_emu.runtime.shellaccess import SHELL_PATH, ShellAccess, shell_ticket_environ
 from gae_emu.runtime.tickets import LiveRequests
 from gae_emu.services.blobstore import BlobstoreService
 from gae_emu.services.cron.service import CronRunner, CronService
@@ -143,6 +144,7 @@ class Emulator:
         self._app_engine_delivery: Optional[Callable[[Any], int]] = None  # App Engine targets' delivery, once built
         self._keys_server: Optional[ServerSet] = None  # the public keys of Cloud Tasks' OIDC tokens
         self.instances: Dict[str, Instance] = {}
+        self.shell: Optional[ShellAccess] = None  # what `gae-emu shell` connects with
         self._watcher: Optional[SourceWatcher] = None
         self.check_entrypoints()
 
@@ -211,11 +213,14 @@ class Emulator:
         self.dispatcher.start()
         if self.cron_runner is not None:
             self.cron_runner.start()
+        self._open_shell_access(hostnames)
         if self.options.reload_instances and self.instances:
             self._watcher = SourceWatcher(self._restart_changed)
             self._watcher.start({name: self.routers[name].app.root for name in self.instances})
 
     def stop(self) -> None:
+        if self.shell is not None:
+            self.shell.remove()
         if self.cron_runner is not None:
             self.cron_runner.stop()
         if self._watcher is not None:
@@ -330,6 +335,22 @@ class Emulator:
             request_timeout=self.options.task_deadline,
         )
 
+    def _open_shell_access(self, hostnames: Dict[str, str]) -> None:
+        """Let `gae-emu shell` in: a ticket per service for the API server, a key for the admin
+        port's call endpoint, and the file in the storage folder that tells the shell both."""
+        assert self.services is not None
+        self.shell = ShellAccess(self.services, self.storage_path)
+        for app in self.apps:
+            self.tickets.pin(self.shell.ticket_for(app.service), shell_ticket_environ(app.service, hostnames[app.service]))
+        urls = self.urls
+        self.shell.write({
+            "app_id": self.default_app.app_id, "default_service": self.default_service, "hostnames": hostnames,
+            "admin_url": urls.get("admin"), "python": self.options.python, "env_vars": self.options.env_vars,
+            "exports": self.exports(),
+            "api": [self.api_server.host, self.api_server.port] if self.api_server is not None else None,
+            "datastore": self.datastore_server.address if self.datastore_server is not None else None,
+        })
+
     def _restart_changed(self, service: str) -> None:
         log.info("service %s: a source file changed; restarting its instance", service)
         self.instances[service].restart()
@@ -440,6 +461,8 @@ class Emulator:
         WSGI app is loaded once, on the first request."""
         from werkzeug.wrappers import Response
 
+        if environ.get("PATH_INFO") == SHELL_PATH and self.shell is not None:
+            return self.shell.app(environ, start_response)  # `gae-emu shell` calling the services
         environ[INTERNAL_KEY] = True
         app = getattr(self, "_admin_wsgi", None)
         if app is None:

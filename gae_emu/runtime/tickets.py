@@ -33,6 +33,11 @@ class LiveRequests:
             with self._lock:
                 self._live.pop(ticket, None)
 
+    def pin(self, ticket: str, environ: Mapping[str, Any]) -> None:
+        """Accept `ticket` until the emulator stops: a `gae-emu shell` holds one (shellaccess.py)."""
+        with self._lock:
+            self._live[ticket] = environ
+
     def get(self, ticket: str) -> Optional[Mapping[str, Any]]:
         with self._lock:
             return self._live.get(ticket)
