@@ -156,7 +156,8 @@ def test_task_to_login_required_handler_gets_302_and_is_retried(server: Emulator
     wait_queue_empty(server, "login")
     assert runs(server, tag) == []
     # retry limit 2: three attempts, each answered by the login rule's redirect (prod semantics).
-    assert any(f"Task {task['name']} of queue login failed 3 times (last status 302)" in line
+    assert any(f"task login/{task['name']} \u2192 default /task/required" in line and
+               line.endswith("attempt 3 failed, giving up (the retry limits are spent)") and " 302 " in line
                for line in server.output), "\n".join(server.output[-20:])
 
 
