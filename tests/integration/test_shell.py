@@ -205,3 +205,20 @@ def test_a_restarted_emulator_has_new_secrets(tmp_path):
         assert admin.post("/_gae_emu/shell", hello, headers={"X-Gae-Emu-Shell-Key": old["key"]}).status_code == 403
         answer = admin.post("/_gae_emu/shell", hello, headers={"X-Gae-Emu-Shell-Key": new["key"]})
         assert pickle.loads(answer.content)[1]["app_id"] == "dev~sample-app"
+
+
+def test_the_prompt_runs_in_the_services_own_virtualenv(tmp_path):
+    """A python3 service with a .venv: the prompt runs there, as its instance does, even though
+    neither gae-emu nor Google's library is installed in it."""
+    import venv
+
+    root = tmp_path / "withvenv"
+    venv.EnvBuilder(with_pip=False).create(root / ".venv")
+    write(root / "main.py", "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n")
+    app_yaml = write(root / "app.yaml", "runtime: python312\nenv_variables:\n  FROM_YAML: yes-it-is\n")
+    code = "import os, sys; print(sys.prefix, os.environ['FROM_YAML'], os.environ['GAE_SERVICE'])"
+    with emulator(app_yaml) as emu:
+        assert emu.client.get("/").text == "ok"
+        result = run_shell(str(app_yaml), "--storage-path", str(emu.storage_path), "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(root / ".venv"), "yes-it-is", "default"]
