@@ -174,6 +174,10 @@ class EmulatorHandle:
         self.client = HttpClient(self.url)
         self._admin = HttpClient(self.admin_url) if self.admin_url else None
 
+    def __repr__(self) -> str:  # short: pytest prints it in every failure of a test that uses it
+        services = " ".join(f"{name}={url}" for name, url in self.urls.items())
+        return f"<EmulatorHandle pid {self.process.pid} {services} admin={self.admin_url}>"
+
     @property
     def url(self) -> str:
         return self.urls.get("default") or next(iter(self.urls.values()))
@@ -282,7 +286,14 @@ def _raw_field(raw_message: Union[bytes, str]) -> Dict[str, str]:
 def _stuck_message(result: Dict[str, Any], timeout: float) -> str:
     lines = [f"tasks still due or running after {timeout}s:"]
     for task in result.get("stuck", []):
-        lines.append(f"  {task.get('queue')}/{task.get('name')} url={task.get('url')} retries={task.get('retry_count')} last={task.get('last_response')}")
+        line = (f"  {task.get('queue')}/{task.get('name')} url={task.get('url')} retries={task.get('retry_count')} "
+                f"last={task.get('last_response')}")
+        call = task.get("deferred")
+        if call and call.get("callable"):
+            line += f" call={DeferredCall(call['callable'], call.get('args', []), call.get('kwargs', {}))}"
+        lines.append(line)
+    lines.append("(a failing task's traceback is in the emulator's output: the plugin adds it to a failed "
+                 "test's report)")
     return "\n".join(lines)
 
 
@@ -576,11 +587,11 @@ if pytest is not None:
             "`gae-emu dev` arguments",
         )
 
-    def _marked_apps(request: Any) -> tuple:
+    def _marked_apps(request: Any, fixture: str = "gae_emu") -> tuple:
         """The marker's apps, resolved, and its `args`: the key of one emulator."""
         marker = request.node.get_closest_marker("gae_emu_app")
         if marker is None or not marker.args:
-            raise pytest.UsageError("the gae_emu fixture needs @pytest.mark.gae_emu_app('path/to/app')")
+            raise pytest.UsageError(f"the {fixture} fixture needs @pytest.mark.gae_emu_app('path/to/app')")
         test_dir = Path(str(request.node.path)).parent
         try:
             apps = tuple(str(resolve_app_path(a, test_dir, Path(str(request.config.rootpath)))) for a in marker.args)
@@ -588,13 +599,36 @@ if pytest is not None:
             pytest.fail(str(exc), pytrace=False)
         return apps, tuple(str(a) for a in marker.kwargs.get("args", ()))
 
+    REPORT_LINES = 200  # the emulator's output a failed test's report shows at most
+
+    def _capture(request: Any, handle: EmulatorHandle) -> EmulatorHandle:
+        """Remember where the emulator's output stood as this test began (for its report)."""
+        request.node._gae_emu_output = (handle, len(handle.output))
+        return handle
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+        """A failed test that used the emulator shows what it printed meanwhile (the app's
+        tracebacks, the task lines), as pytest shows a test's captured stdout."""
+        outcome = yield
+        report = outcome.get_result()
+        captured = getattr(item, "_gae_emu_output", None)
+        if captured is None or not report.failed:
+            return
+        handle, start = captured
+        lines = list(handle.output)[start:]
+        if len(lines) > REPORT_LINES:
+            lines = [f"({len(lines) - REPORT_LINES} earlier lines left out)"] + lines[-REPORT_LINES:]
+        if lines:
+            report.sections.append((f"gae-emu output ({call.when})", "\n".join(lines)))
+
     @pytest.fixture
     def gae_emu(request: Any) -> Iterator[EmulatorHandle]:
         """A running `gae-emu dev` for the app named by @pytest.mark.gae_emu_app(...), started for
         this test and stopped after it."""
         apps, args = _marked_apps(request)
         with emulator(*apps, args=args) as handle:
-            yield handle
+            yield _capture(request, handle)
 
     @pytest.fixture(scope="session")
     def _gae_emu_pool() -> Iterator[EmulatorPool]:
@@ -609,8 +643,8 @@ if pytest is not None:
         """Like `gae_emu`, but one emulator per app (and args) for the whole session, `reset()`
         before each test: empty datastore, queues, memcache and mail, signed out. For fast suites
         whose tests need no fresh process (the cron clock and the app's own globals carry over)."""
-        apps, args = _marked_apps(request)
-        return _gae_emu_pool.get(apps, args)
+        apps, args = _marked_apps(request, "gae_emu_shared")
+        return _capture(request, _gae_emu_pool.get(apps, args))
 
     @pytest.fixture
     def gae_services(tmp_path: Path) -> Iterator[Testbed]:

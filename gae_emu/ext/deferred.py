@@ -221,7 +221,7 @@ class TaskHandler:
             if self.environ.get("HTTP_X_APPENGINE_TASKRETRYCOUNT", "0") == "0":
                 log.error("Task %s failed:\n%s", name, traceback.format_exc())
             else:  # the traceback was shown for the first attempt: one line per retry
-                log.error("Task %s failed again: %s: %s", name, type(exc).__name__, exc)
+                log.debug("Task %s failed again: %s: %s", name, type(exc).__name__, exc)
             return "500 Internal Server Error", plain, b"Task failed; it will be retried."
         return "200 OK", plain, b"Success"
 

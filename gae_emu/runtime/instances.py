@@ -54,8 +54,9 @@ _HEADER_DUMP = re.compile(r"X_APPENGINE_(?:QUEUENAME|TASKNAME|TASKRETRYCOUNT):")
 
 class ConsoleEcho:
     """An instance's output on gae-emu's console. Google's deferred handler's header dumps show only
-    at debug. A traceback of an exception already shown (same last frame, same message: a failing
-    task's retry, or the app's log and the server's report of one failure) becomes one short line.
+    at debug. A traceback of an exception already shown (same last frame, same message) is left out
+    when nothing else was printed since (the library and the server reporting one failure, a failing
+    task's retries: gae-emu's line per attempt says each failed), else it becomes one short line.
     The instance's own `output` keeps every line."""
 
     MAX_BLOCK = 2000  # lines held while a traceback is read; a longer one is printed as it is
@@ -65,6 +66,7 @@ class ConsoleEcho:
         self._block: Optional[List[str]] = None
         self._seen: set = set()
         self._quiet = False  # the last thing written was a "same traceback" note
+        self._last_key: Optional[tuple] = None  # the traceback last shown, while nothing else followed it
 
     def __call__(self, line: str) -> None:
         debug = log.isEnabledFor(logging.DEBUG)
@@ -73,8 +75,10 @@ class ConsoleEcho:
         if self._block is None:
             if line.rstrip().endswith("Traceback (most recent call last):"):
                 self._block = [line]
-            elif not (self._quiet and not line.strip()):
-                self._quiet = False
+            elif line.strip():
+                self._quiet, self._last_key = False, None
+                self.write(line)
+            elif not self._quiet and self._last_key is None:
                 self.write(line)
             return
         self._block.append(line)
@@ -84,12 +88,12 @@ class ConsoleEcho:
         frames = [b for b in block if b.lstrip().startswith("File ")]
         key = (frames[-1].strip() if frames else "", line.strip())
         if key in self._seen and not debug:
-            if not self._quiet:
+            if not self._quiet and key != self._last_key:
                 self.write(f"(the same traceback as before, not repeated: {line.strip()[:200]})")
-            self._quiet = True
+                self._quiet = True
             return
         self._seen.add(key)
-        self._quiet = False
+        self._quiet, self._last_key = False, key
         self.write("\n".join(block))
 
 class InstanceUnavailable(Exception):

@@ -95,6 +95,8 @@ def supervise(args: List[str], config_roots: Sequence[Path], source_roots: Seque
                 else:
                     time.sleep(POLL_SECONDS)
                 code = child.poll()
+                if code is not None and stopping:
+                    break  # Ctrl-C reaches the whole process group: the server stopped with us
                 if code is not None:
                     if first and not ready:
                         return code

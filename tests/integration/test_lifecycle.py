@@ -60,3 +60,26 @@ def test_storage_in_use_exits_2_under_reload_too(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "in use by another process" in result.stderr and "Traceback" not in result.stderr
     assert time.monotonic() - began < 30
+
+
+def test_ctrl_c_under_reload_ends_quietly(tmp_path):
+    """Ctrl-C signals the terminal's whole process group: the supervisor and the server it runs.
+    The server's exit is then no error to report."""
+    import signal
+
+    app = tmp_path / "habits"
+    shutil.copytree(APP, app)
+    for _ in range(3):  # it was a race: try it a few times
+        process = subprocess.Popen([sys.executable, "-m", "gae_emu", "dev", str(app), "--reload", "--port", "0",
+                                    "--admin-port", "0", "--tasks-port", "0", "--storage-path", str(tmp_path / "s")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            handle = testing._wait_for_banner(process, tmp_path / "s")
+            assert handle.client.get("/count").status_code == 200
+            os.killpg(process.pid, signal.SIGINT)
+            assert process.wait(30) == 0
+        finally:
+            stop_process(process)
+        time.sleep(0.2)  # the output pump's last lines
+        assert not any("exited with code" in line for line in handle.output), handle.output[-5:]

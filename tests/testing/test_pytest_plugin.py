@@ -135,3 +135,44 @@ def test_a_missing_app_path_names_both_places_tried(project):
     result = run_pytest(project, "myapp/test_missing.py")
     assert result.returncode == 1
     assert f"gae_emu_app('nowhere'): no such app beside the test ({project / 'myapp' / 'nowhere'}) nor in the rootdir" in result.stdout
+
+
+FAILING = '''
+import pytest
+
+
+@pytest.mark.gae_emu_app(".")
+def test_a_page_that_raises(gae_emu):
+    assert gae_emu.client.get("/explode").status_code == 200
+
+
+@pytest.mark.gae_emu_app(".")
+def test_a_task_that_keeps_failing(gae_emu_shared):
+    gae_emu_shared.client.get("/defer-failing")
+    gae_emu_shared.wait_until_idle(timeout=2)
+'''
+
+FAILING_MAIN = MAIN.replace('''    if path == "/go":''', '''    if path == "/explode":
+        raise ZeroDivisionError("the page's own error")
+    if path == "/defer-failing":
+        deferred.defer(fail_always, 7)
+    if path == "/go":''') + '''
+
+def fail_always(n):
+    raise RuntimeError("the task's own error %d" % n)
+'''
+
+
+def test_a_failed_test_shows_the_apps_traceback_and_the_stuck_call(project):
+    """What the app printed while a test ran is in that test's failure report (as captured stdout
+    is); a task that never succeeds is named by its call."""
+    (project / "myapp" / "myapp_main.py").write_text(FAILING_MAIN)
+    (project / "myapp" / "test_failing.py").write_text(FAILING)
+    result = run_pytest(project, "myapp/test_failing.py")
+    assert result.returncode == 1
+    report = result.stdout
+    assert "2 failed" in report, report
+    assert "gae-emu output (call)" in report
+    assert "ZeroDivisionError: the page's own error" in report
+    assert "RuntimeError: the task's own error 7" in report
+    assert "call=myapp_main.fail_always(7)" in report
