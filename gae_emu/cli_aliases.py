@@ -39,11 +39,20 @@ BOOLEANS: Dict[str, Tuple[Optional[str], Optional[str]]] = {
     "--require_indexes": ("--require-indexes", None),
     "--enable_task_running": ("--enable-task-running", "--no-enable-task-running"),
     "--automatic_restart": ("--reload", "--no-reload"),
-    "--enable_host_checking": (None, None),  # true is what gae-emu always does; false: see REFUSED_VALUES
+    "--enable_host_checking": (None, None),  # true is what gae-emu always does; false: see NOTED_VALUES
 }
-REFUSED_VALUES: Dict[Tuple[str, bool], str] = {
-    ("--enable_host_checking", False): "gae-emu always checks the Host header (against DNS rebinding); "
-                                       "serve another name with --allow-host NAME",
+# A boolean's value gae-emu does not follow, though it can run without it: a note, then dropped.
+NOTED_VALUES: Dict[Tuple[str, bool], str] = {
+    ("--enable_host_checking", False): "gae-emu always checks the Host header (against DNS rebinding): "
+                                       "local names are served; add others with --allow-host NAME",
+}
+
+# dev_appserver host options: their loopback values are what gae-emu does anyway (a note); any other
+# would put a server on the network, which gae-emu does only through --host.
+LOOPBACK_VALUES = {"127.0.0.1", "localhost", "::1", "[::1]"}
+HOST_OPTIONS: Dict[str, str] = {
+    "--admin_host": "the admin console listens on --host",
+    "--api_host": "the API server listens on loopback only",
 }
 
 # dev_appserver options whose absence changes nothing the app sees: dropped with a note.
@@ -69,8 +78,6 @@ _APP_ID = "the app id is app.yaml's `application`, else the app folder's name"
 MISSING: Dict[str, str] = {
     "--application": _APP_ID,
     "-A": _APP_ID,
-    "--admin_host": "the admin console listens on --host",
-    "--api_host": "the API server listens on loopback only",
     "--datastore_path": "the datastore is a file in the --storage-path folder",
     "--blobstore_path": "blobs are kept in the --storage-path folder",
     "--logs_path": "the request log is kept in memory and shown in the admin console",
@@ -133,8 +140,8 @@ def translate(args: Sequence[str]) -> Tuple[List[str], List[str]]:
                 value, eq = rest[i], "="  # `--clear_datastore yes`: argparse's optional value
                 i += 1
             flag = parse_boolean(name, value) if eq else True
-            if (name, flag) in REFUSED_VALUES:
-                raise AliasError(f"{arg}: {REFUSED_VALUES[(name, flag)]}")
+            if (name, flag) in NOTED_VALUES:
+                notes.append(f"note: {name}={value}: {NOTED_VALUES[(name, flag)]}")
             ours = BOOLEANS[name][0 if flag else 1]
             if ours:
                 out.append(ours)
@@ -143,6 +150,12 @@ def translate(args: Sequence[str]) -> Tuple[List[str], List[str]]:
             if takes_value and not eq and i < len(rest):
                 i += 1
             notes.append(f"note: {name} is a dev_appserver.py option gae-emu does not need ({why}); ignored")
+        elif name in HOST_OPTIONS:
+            if not eq and i < len(rest):
+                value, i = rest[i], i + 1
+            if value.lower() not in LOOPBACK_VALUES:
+                raise AliasError(f"{name}={value}: {HOST_OPTIONS[name]} (127.0.0.1 unless you say otherwise)")
+            notes.append(f"note: {name}={value} is what gae-emu does anyway ({HOST_OPTIONS[name]}); ignored")
         elif name in MISSING:
             raise AliasError(f"{name} is a dev_appserver.py option gae-emu does not have: {MISSING[name]}")
         elif name in _OTHER or name.startswith(_OTHER_PREFIXES):

@@ -33,6 +33,17 @@ def test_translation(given, expected):
     assert translate(given) == (expected, [])
 
 
+def test_loopback_hosts_and_host_checking_off_are_dropped_with_a_note():
+    args, notes = translate(["--admin_host", "127.0.0.1", "--api_host=localhost", "--enable_host_checking=no", "app"])
+    assert args == ["app"]
+    assert notes == [
+        "note: --admin_host=127.0.0.1 is what gae-emu does anyway (the admin console listens on --host); ignored",
+        "note: --api_host=localhost is what gae-emu does anyway (the API server listens on loopback only); ignored",
+        "note: --enable_host_checking=no: gae-emu always checks the Host header (against DNS rebinding): local "
+        "names are served; add others with --allow-host NAME",
+    ]
+
+
 def test_harmless_options_are_dropped_with_a_note():
     args, notes = translate(["--max_module_instances", "3", "--skip_sdk_update_check", "app"])
     assert args == ["app"]
@@ -44,7 +55,7 @@ def test_harmless_options_are_dropped_with_a_note():
 
 @pytest.mark.parametrize("given, message", [
     (["-A", "myapp"], "-A is a dev_appserver.py option gae-emu does not have: the app id is app.yaml's `application`"),
-    (["--enable_host_checking=no"], "--enable_host_checking=no: gae-emu always checks the Host header"),
+    (["--admin_host=0.0.0.0"], "--admin_host=0.0.0.0: the admin console listens on --host"),
     (["--require_indexes=sometimes"], "--require_indexes=sometimes: not a boolean"),
     (["--runtime_python_path=python27=/p2"], "--runtime_python_path=python27=/p2: no python3 entry"),
     (["--go_work_dir=/x"], "--go_work_dir is a dev_appserver.py option gae-emu does not have"),

@@ -65,7 +65,7 @@ def test_a_note_for_a_harmless_dev_appserver_option(app, tmp_path):
 
 @pytest.mark.parametrize("option, expected", [
     ("--datastore_path=/tmp/x.db", "--datastore_path is a dev_appserver.py option gae-emu does not have: the datastore is a file in the --storage-path folder"),
-    ("--enable_host_checking=no", "--enable_host_checking=no: gae-emu always checks the Host header"),
+    ("--admin_host=0.0.0.0", "--admin_host=0.0.0.0: the admin console listens on --host"),
     ("--clear_datastore=maybe", "--clear_datastore=maybe: not a boolean; use yes, no, true, false, 1 or 0"),
     ("--php_executable_path=/usr/bin/php", "--php_executable_path is a dev_appserver.py option gae-emu does not have"),
 ])
