@@ -69,6 +69,8 @@ class ConsoleEcho:
         self._last_key: Optional[tuple] = None  # the traceback last shown, while nothing else followed it
 
     def __call__(self, line: str) -> None:
+        if not log.isEnabledFor(logging.ERROR):
+            return  # --log-level critical: the console stays quiet (the admin console keeps the lines)
         debug = log.isEnabledFor(logging.DEBUG)
         if _HEADER_DUMP.search(line) and not debug:
             return

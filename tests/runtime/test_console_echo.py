@@ -32,3 +32,16 @@ def test_a_repeat_after_other_output_is_a_short_line():
 def test_another_error_is_shown_in_full():
     other = TRACEBACK[:-1] + ["RuntimeError: other"]
     assert echo_of(TRACEBACK, other) == ["\n".join(TRACEBACK), "\n".join(other)]
+
+
+def test_log_level_critical_silences_the_instances_output():
+    import logging
+
+    logger = logging.getLogger("gae_emu")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        assert echo_of(["an app's line"], TRACEBACK) == []
+    finally:
+        logger.setLevel(before)
+    assert echo_of(["an app's line"]) == ["an app's line"]
