@@ -135,22 +135,42 @@ def invalid_utf8_field(message: Any, prefix: str = "") -> Optional[str]:
 
     Google's runtime hands such a proto2 string over as `bytes` instead of `str`; every `string`
     field of the API protos is a name (kinds, namespaces, properties, modules), which production
-    requires to be UTF-8, while binary data travels in `bytes` fields."""
+    requires to be UTF-8, while binary data travels in `bytes` fields. Messages that cannot hold a
+    string anywhere (memcache's) are not walked, and a path is spelled only when one is found."""
+    if not _may_hold_strings(message.DESCRIPTOR):
+        return None
     for field, value in message.ListFields():
-        path = f"{prefix}{field.name}"
-        if field.type == _STRING:
-            values = value if _repeated(field) else [value]
-            if any(isinstance(v, bytes) for v in values):
-                return path
-        elif field.type in _MESSAGE_TYPES:
-            for index, item in enumerate(value if _repeated(field) else [value]):
-                found = invalid_utf8_field(item, f"{path}[{index}]." if _repeated(field) else f"{path}.")
+        kind = field.type
+        if kind == _STRING:
+            if isinstance(value, bytes) or (_repeated(field) and any(isinstance(v, bytes) for v in value)):
+                return prefix + field.name
+        elif kind in _MESSAGE_TYPES:
+            if _repeated(field):
+                for index, item in enumerate(value):
+                    found = invalid_utf8_field(item)
+                    if found:
+                        return f"{prefix}{field.name}[{index}].{found}"
+            else:
+                found = invalid_utf8_field(value)
                 if found:
-                    return found
+                    return f"{prefix}{field.name}.{found}"
     return None
 
 
 _STRING, _MESSAGE_TYPES = 9, (10, 11)  # FieldDescriptor.TYPE_STRING, TYPE_GROUP, TYPE_MESSAGE
+_HOLDS_STRINGS: Dict[Any, bool] = {}  # message descriptor -> a string field in it or below it
+
+
+def _may_hold_strings(descriptor: Any, path: Tuple[Any, ...] = ()) -> bool:
+    found = _HOLDS_STRINGS.get(descriptor)
+    if found is None:
+        if descriptor in path:
+            return True  # a recursive message: assume so (walking it is never wrong)
+        found = any(field.type == _STRING
+                    or (field.type in _MESSAGE_TYPES and _may_hold_strings(field.message_type, path + (descriptor,)))
+                    for field in descriptor.fields)
+        _HOLDS_STRINGS[descriptor] = found
+    return found
 
 
 def _repeated(field: Any) -> bool:
