@@ -289,10 +289,13 @@ class Dispatcher:
             with self._cond:  # the outcomes were not written: keep them for the next cycle
                 self._done[:0] = done
             raise
-        if not self._paused:
-            if claimed:
-                with self._cond:
-                    self._pending.extend(self._job(r) for r in claimed)
+        if claimed:
+            with self._cond:
+                self._pending.extend(self._job(r) for r in claimed)
+        # A cycle that did work looks again at once, so when to wake (the earliest eta, a rate
+        # token) is asked only before sleeping: a read per cycle held the storage lock the app's
+        # adds wait for.
+        if not self._paused and not (claimed or done):
             next_eta = self.service.next_eta()
             if next_eta is not None and next_eta > now:
                 wake_at = min(wake_at, next_eta)
