@@ -27,6 +27,7 @@ def test_a_failing_task_tells_its_story_once(kind):
     assert attempts[2].endswith(" ms; attempt 3 failed, giving up (the retry limits are spent)"), attempts
     text = "\n".join(output)
     assert text.count("Traceback (most recent call last)") == 1, text
+    assert "the same traceback as before" not in text, text  # retries say so on their own line
     assert text.count("ValueError: boom 1") >= 1
     assert "X_APPENGINE_QUEUENAME" not in text and "X-AppEngine-QueueName" not in text
     assert '"GET /api/' not in text and '"POST /api/' not in text
