@@ -67,30 +67,46 @@ def rows(p3: Dict[str, Any], peers: Dict[str, Any], args: argparse.Namespace, h:
     backlog_tp = h.median([d["throughput"] for d in p3["backlog_drains"]])
     paired_tp = h.median([d["throughput"] for d in p3["paired_drains"]])
     once = "yes" if all(h.exactly_once(p3[k]) for k in ("drains", "backlog_drains", "paired_drains")) else "NO"
+    dev = p3.get("dev_appserver")  # Google's dev_appserver.py on the same app (bench/dev_appserver_peer.py)
+    from bench.dev_appserver_peer import columns
+
+    def cols(ours: Optional[float], key: str, lower: bool = False, unit: str = "", digits: int = 0,
+             also: str = "") -> List[str]:
+        return columns(dev, ours, key, h, lower, unit, digits, also)
+
+    dev_once = [""] if not dev else ["n/a"] if "error" in dev else [
+        "yes" if h.exactly_once(dev["drains"]) else "NO"]
+    lat50, lat99 = h.percentile(lat, 50), h.percentile(lat, 99)
+    startup = h.median(p3["startup"])
+    startup_label = f"P5. start-up `gae-emu dev sample_app_std/` to first 200 (median of {len(p3['startup'])})"
+    if dev and "error" not in dev:
+        startup_label += "; dev_appserver without its venv build"
+    w = h.with_dev
     return [
-        [f"P1. python3 path drain, N={args.n:,} (tasks/s, median of {len(p3['drains'])})", h.fmt(drain_tp),
-         h.fmt(peer(huey, "throughput")), h.fmt(peer(dram, "throughput")), h.ratio(drain_tp, peer(huey, "throughput")),
-         h.ratio(drain_tp, peer(dram, "throughput")), "≥3× Huey, ≥3× Dramatiq"],
-        ["   every task ran exactly once", once, "", "", "", "", "yes"],
-        ["P2. python3 enqueue rate during the drain (defer/s)", h.fmt(enq), h.fmt(peer(huey, "enqueue_rate")),
-         h.fmt(peer(dram, "enqueue_rate")), h.ratio(enq, peer(huey, "enqueue_rate")),
-         h.ratio(enq, peer(dram, "enqueue_rate")), "≥3× Huey"],
-        ["   enqueue rate, dispatcher paused (defer/s)", h.fmt(h.median(p3["enqueue_paused"])), "", "", "", "", ""],
-        [f"P3. python3 defer→run latency p50 / p99, idle, {len(lat)} tries",
-         f"{h.fmt(h.percentile(lat, 50), 'ms')} / {h.fmt(h.percentile(lat, 99), 'ms')}", "", "", "", "", "p50 ≤2 ms"],
-        [f"P4. library RPC from app code, memcache get p50 / p99 ({len(mc)} calls)",
-         f"{h.fmt(h.percentile(mc, 50), 'ms', 3)} / {h.fmt(h.percentile(mc, 99), 'ms', 3)}", "", "", "", "",
-         "p50 ≤0.3 ms"],
-        [f"   ndb put+get p50 / p99 ({len(nd)} calls)",
-         f"{h.fmt(h.percentile(nd, 50), 'ms', 3)} / {h.fmt(h.percentile(nd, 99), 'ms', 3)}", "", "", "", "",
-         "p50 ≤1 ms"],
-        [f"P5. start-up `gae-emu dev sample_app_std/` to first 200 (median of {len(p3['startup'])})",
-         h.fmt(h.median(p3["startup"]), "s"), "", "", "", "", "≤1.5 s"],
-        ["   RSS emulator / instance after the drains (VmHWM)",
-         f"{h.fmt(p3['rss_emulator'].get('VmHWM'), 'MB')} / {h.fmt(p3['rss_instance'].get('VmHWM'), 'MB')}",
-         "", "", "", "", ""],
-        [f"P6. python3 drain with {p3['backlog_size']:,} future tasks / empty queue (empty: {h.fmt(paired_tp)})",
-         f"{h.fmt(backlog_tp)} ({h.ratio(backlog_tp, paired_tp)})", "", "", "", "", "≥0.90×"],
+        w([f"P1. python3 path drain, N={args.n:,} (tasks/s, median of {len(p3['drains'])})", h.fmt(drain_tp),
+           h.fmt(peer(huey, "throughput")), h.fmt(peer(dram, "throughput")),
+           h.ratio(drain_tp, peer(huey, "throughput")), h.ratio(drain_tp, peer(dram, "throughput")),
+           "≥3× Huey, ≥3× Dramatiq"], cols(drain_tp, "throughput")),
+        w(["   every task ran exactly once", once, "", "", "", "", "yes"], dev_once + [""]),
+        w(["P2. python3 enqueue rate during the drain (defer/s)", h.fmt(enq), h.fmt(peer(huey, "enqueue_rate")),
+           h.fmt(peer(dram, "enqueue_rate")), h.ratio(enq, peer(huey, "enqueue_rate")),
+           h.ratio(enq, peer(dram, "enqueue_rate")), "≥3× Huey"], cols(enq, "enqueue_rate")),
+        w(["   enqueue rate, dispatcher paused (defer/s)", h.fmt(h.median(p3["enqueue_paused"])), "", "", "", "", ""],
+          ["", ""]),
+        w([f"P3. python3 defer→run latency p50 / p99, idle, {len(lat)} tries",
+           f"{h.fmt(lat50, 'ms')} / {h.fmt(lat99, 'ms')}", "", "", "", "", "p50 ≤2 ms"], cols(lat50, "lat50", True, "ms", also="lat99")),
+        w([f"P4. library RPC from app code, memcache get p50 / p99 ({len(mc)} calls)",
+           f"{h.fmt(h.percentile(mc, 50), 'ms', 3)} / {h.fmt(h.percentile(mc, 99), 'ms', 3)}", "", "", "", "",
+           "p50 ≤0.3 ms"], cols(h.percentile(mc, 50), "memcache", True, "ms", 3, "memcache99")),
+        w([f"   ndb put+get p50 / p99 ({len(nd)} calls)",
+           f"{h.fmt(h.percentile(nd, 50), 'ms', 3)} / {h.fmt(h.percentile(nd, 99), 'ms', 3)}", "", "", "", "",
+           "p50 ≤1 ms"], cols(h.percentile(nd, 50), "ndb", True, "ms", 3, "ndb99")),
+        w([startup_label, h.fmt(startup, "s"), "", "", "", "", "≤1.5 s"], cols(startup, "startup", True, "s")),
+        w(["   RSS emulator / instance after the drains (VmHWM)",
+           f"{h.fmt(p3['rss_emulator'].get('VmHWM'), 'MB')} / {h.fmt(p3['rss_instance'].get('VmHWM'), 'MB')}",
+           "", "", "", "", ""], ["", ""]),
+        w([f"P6. python3 drain with {p3['backlog_size']:,} future tasks / empty queue (empty: {h.fmt(paired_tp)})",
+           f"{h.fmt(backlog_tp)} ({h.ratio(backlog_tp, paired_tp)})", "", "", "", "", "≥0.90×"], ["", ""]),
     ]
 
 

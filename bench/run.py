@@ -23,7 +23,9 @@ What is measured (issue 6, plus issue 3's dispatch figures), each through the re
    of countdown tasks (run time minus eta: p50/p99/max).
 8. issue 13, rows P1-P6: the python3 path (bench/python3_path.py): an app on Google's library in
    its instance process, every defer an RPC to the API server; skipped with a note when the
-   library is not installed (`--skip-python3` skips it too).
+   library is not installed (`--skip-python3` skips it too). Google's dev_appserver.py from the Cloud
+   SDK runs the same app beside it as a peer of P1 and P3-P5 (bench/dev_appserver_peer.py); its
+   column reads "n/a (why)" when it is absent or fails (`--skip-dev-appserver` skips it).
 
 Every loop is bounded in count and time; all traffic is loopback; every process started here is
 stopped here. Machines are shared and noisy: compare the ratios, not the absolute numbers.
@@ -409,7 +411,13 @@ def build_rows(g: Dict[str, Any], peers: Dict[str, Any], ceil: Dict[str, float],
         ["Ceiling: bare pickle→SQLite→unpickle→call loop (tasks/s; latency)",
          f"{fmt(ceil['throughput'])}; {fmt(ceil['latency'], 'ms', 3)}", "", "", "", "", ""],
     ]
-    return rows
+    return [with_dev(row, ["dev_appserver", "gae-emu/dev_appserver"] if k == 0 else ["", ""])
+            for k, row in enumerate(rows)]
+
+
+def with_dev(row: List[str], dev: Sequence[str]) -> List[str]:
+    """A 7-column row with the dev_appserver column after Dramatiq's and its ratio after theirs."""
+    return row[:4] + [dev[0]] + row[4:6] + [dev[1]] + row[6:]
 
 
 def render(rows: List[List[str]]) -> str:
@@ -515,6 +523,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-peers", action="store_true", help="measure gae-emu only")
     parser.add_argument("--skip-python3", action="store_true", help="skip the python3 path (rows P1-P6)")
+    parser.add_argument("--skip-dev-appserver", action="store_true",
+                        help="skip the Cloud SDK's dev_appserver.py peer of the python3 rows")
     parser.add_argument("--rpc-calls", type=int, default=500, help="library RPC round trips timed per kind")
     parser.add_argument("--profile", action="store_true", help="also profile the drain path (py-spy, else cProfile)")
     parser.add_argument("--quick", action="store_true", help="N=1000, 1 repeat, 40 tries, 10k backlog: a smoke run")
@@ -551,11 +561,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if why_not is None:
         say("gae-emu python3 path: drain, latency, RPC round trips, start-up, backlog")
         p3 = python3_path.measure(args, sys.modules[__name__])
+        if not args.skip_dev_appserver:
+            from bench import dev_appserver_peer
+
+            say("peer: Google's dev_appserver.py on the python3 app (P1, P3-P5)")
+            p3["dev_appserver"] = dev_appserver_peer.measure(args, sys.modules[__name__])
         rows += python3_path.rows(p3, peers, args, sys.modules[__name__])
     else:
-        rows.append([f"P1-P6. python3 path: {why_not}", "", "", "", "", "", ""])
+        rows.append(with_dev([f"P1-P6. python3 path: {why_not}", "", "", "", "", "", ""], ["", ""]))
     table = render(rows)
     extra = "\n" + python3_path.details(p3, sys.modules[__name__]) if p3 else ""
+    if p3 and p3.get("dev_appserver"):
+        from bench import dev_appserver_peer
+
+        extra += "\n" + dev_appserver_peer.details(p3["dev_appserver"], sys.modules[__name__])
     print(table)
     print()
     print(details(g, peers) + extra)
