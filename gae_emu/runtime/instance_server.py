@@ -85,8 +85,10 @@ def read_headers(rfile):
         line = rfile.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise HeaderError(431, "Line too long")
-        if line in (b"\r\n", b"\n", b""):
+        if line in (b"\r\n", b"\n"):
             return Headers(items)
+        if not line:
+            raise HeaderError(400, "The header section is cut short")
         text = line.decode("iso-8859-1").rstrip("\r\n")
         if text[:1] in (" ", "\t"):  # an obsolete folded continuation of the previous value
             if not items:
@@ -139,19 +141,25 @@ class BodyReader:
 
 
 def read_chunked(rfile, limit=CHUNKED_LIMIT):
-    """A `Transfer-Encoding: chunked` request body, whole; None past `limit` bytes."""
+    """A `Transfer-Encoding: chunked` body (a request's, or an instance's answer), whole; None past
+    `limit` bytes; ValueError when it is malformed or cut short."""
     parts, total = [], 0
     while True:
-        size = int(rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+        size = int(rfile.readline(MAX_LINE + 1).split(b";", 1)[0].strip(), 16)
+        if size < 0:
+            raise ValueError(f"negative chunk size {size}")
         total += size
         if total > limit:
             return None
         if size == 0:
-            while rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+            while rfile.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):  # trailers
                 pass
             return b"".join(parts)
-        parts.append(rfile.read(size))
-        rfile.readline()
+        chunk = rfile.read(size)
+        if len(chunk) != size:
+            raise ValueError(f"the body ended inside a chunk ({len(chunk)} of {size} bytes)")
+        parts.append(chunk)
+        rfile.readline(MAX_LINE + 1)
 
 
 class WSGIRequestHandler(BaseHTTPRequestHandler):

@@ -6,7 +6,7 @@ would read them in-process, and its whole answer comes back buffered (App Engine
 Connections are pooled per instance process: a task delivery or an API-heavy request must not pay
 for a TCP handshake and a new server thread each time.
 
-Imports: the standard library only.
+Imports: the standard library and the HTTP parsers of `gae_emu.runtime.instance_server`.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import threading
 import time
 from typing import List, Optional, Tuple
 from urllib.parse import quote
+
+from gae_emu.runtime.instance_server import MAX_LINE, HeaderError, read_chunked, read_headers
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                         "proxy-authorization", "proxy-authenticate", "proxy-connection"})
@@ -86,11 +88,9 @@ class _Malformed(Exception):
 
 class Connection:
     """One HTTP/1.1 connection to an instance: a request written in one `sendall`, its response
-    read with a small parser (the standard library's client parses headers with the email package,
-    a tenth of the emulator's time when tasks drain through an instance)."""
-
-    MAX_LINE = 65536
-    MAX_HEADERS = 200
+    read with the server's own small parsers (instance_server.py; the standard library's client
+    parses headers with the email package, a tenth of the emulator's time when tasks drain through
+    an instance)."""
 
     def __init__(self, port: int, timeout: float) -> None:
         try:
@@ -121,7 +121,7 @@ class Connection:
             lines.append(f"Content-Length: {len(body)}")
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         while True:
-            status_line = self.rfile.readline(self.MAX_LINE + 1)
+            status_line = self.rfile.readline(MAX_LINE + 1)
             if not status_line:
                 raise _Disconnected("the instance closed the connection without answering")
             version, _, rest = status_line.decode("iso-8859-1").rstrip("\r\n").partition(" ")
@@ -129,63 +129,37 @@ class Connection:
             if not version.startswith("HTTP/1.") or not code_text.isdigit() or len(code_text) != 3:
                 raise _Malformed(f"bad status line {status_line[:80]!r}")
             code = int(code_text)
-            response_headers = self._headers()
+            try:
+                answer = read_headers(self.rfile)
+            except HeaderError as exc:
+                raise _Malformed(f"the answer's header section: {exc}") from None
             if code != 100:  # an interim 100 Continue precedes the answer
                 break
-        fields = {key.lower(): value for key, value in response_headers}
-        connection = fields.get("connection", "").lower()
+        connection = (answer.get("Connection") or "").lower()
         keep = (connection != "close") if version == "HTTP/1.1" else (connection == "keep-alive")
         if method == "HEAD" or 100 <= code < 200 or code in (204, 304):
             payload = b""
-        elif "chunked" in fields.get("transfer-encoding", "").lower():
-            payload = self._chunked()
-        elif "content-length" in fields:
+        elif "chunked" in (answer.get("Transfer-Encoding") or "").lower():
             try:
-                length = int(fields["content-length"])
-            except ValueError:
-                raise _Malformed(f"bad Content-Length {fields['content-length'][:40]!r}") from None
-            payload = self._exactly(length)
+                payload = read_chunked(self.rfile)
+            except ValueError as exc:
+                raise _Malformed(f"bad chunked body: {exc}") from None
+            if payload is None:
+                raise _Malformed("the chunked body is over 32 MB")
+        elif answer.get("Content-Length") is not None:
+            text = answer.get("Content-Length")
+            if not text.isdigit():
+                raise _Malformed(f"bad Content-Length {text[:40]!r}")
+            payload = self._exactly(int(text))
         else:  # delimited by the end of the connection
             payload, keep = self.rfile.read(), False
-        return f"{code} {reason}".rstrip(), response_headers, payload, keep
-
-    def _headers(self) -> List[Tuple[str, str]]:
-        found: List[Tuple[str, str]] = []
-        while True:
-            line = self.rfile.readline(self.MAX_LINE + 1)
-            if line in (b"\r\n", b"\n"):
-                return found
-            if not line or len(line) > self.MAX_LINE or len(found) >= self.MAX_HEADERS:
-                raise _Malformed("the response's header section is cut short or too long")
-            text = line.decode("iso-8859-1").rstrip("\r\n")
-            if text[:1] in (" ", "\t") and found:
-                found[-1] = (found[-1][0], f"{found[-1][1]} {text.strip()}")
-                continue
-            key, colon, value = text.partition(":")
-            if not colon:
-                raise _Malformed(f"bad header line {text[:80]!r}")
-            found.append((key.strip(), value.strip(" \t")))
+        return f"{code} {reason}".rstrip(), answer.items(), payload, keep
 
     def _exactly(self, length: int) -> bytes:
         data = self.rfile.read(length)
         if len(data) != length:
             raise _Malformed(f"the body ended after {len(data)} of {length} bytes")
         return data
-
-    def _chunked(self) -> bytes:
-        parts = []
-        while True:
-            size_line = self.rfile.readline(self.MAX_LINE + 1)
-            try:
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _Malformed(f"bad chunk size {size_line[:40]!r}") from None
-            if size == 0:
-                while self.rfile.readline(self.MAX_LINE + 1) not in (b"\r\n", b"\n", b""):  # trailers
-                    pass
-                return b"".join(parts)
-            parts.append(self._exactly(size))
-            self.rfile.readline(self.MAX_LINE + 1)
 
 
 class ConnectionPool:
