@@ -283,15 +283,15 @@ def shell(apps: Tuple[str, ...], service: Optional[str], storage_path: Optional[
     """A Python prompt whose App Engine calls reach the running `gae-emu dev` of APP... (default: the
     app.yaml in this folder), as the SDK's remote_api shell did: Google's library (ndb, taskqueue,
     memcache, ...) and gae_emu.ext, with the service's environment, interpreter and folder."""
-    from gae_emu.emulator import default_storage_path, order_services
+    from gae_emu.emulator import order_services, storage_path_for
     from gae_emu.runtime.shellaccess import NoEmulatorError, read_connection, shell_command
 
     configs, _ = load_project(apps or (".",), check_imports=False)
-    configs = order_services(configs)
-    chosen = next((app for app in configs if app.service == (service or configs[0].service)), None)
+    wanted = service or order_services(configs)[0].service
+    chosen = next((app for app in configs if app.service == wanted), None)
     if chosen is None:
         raise UserError(f"no service {service!r} among {', '.join(app.service for app in configs)}")
-    path = Path(storage_path) if storage_path else default_storage_path(configs[0].application, configs[0].root)
+    path = storage_path_for(configs, Path(storage_path) if storage_path else None)
     try:
         connection = read_connection(path)
     except NoEmulatorError as exc:

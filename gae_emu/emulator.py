@@ -113,6 +113,15 @@ def default_storage_path(application: str, root: Path) -> Path:
     return Path(tempfile.gettempdir()) / safe
 
 
+def storage_path_for(apps: Sequence[AppConfig], given: Optional[Path] = None) -> Path:
+    """The storage folder of `gae-emu dev APPS`: `given`, else the default service's default (what
+    `gae-emu shell APPS` looks in to find the running emulator)."""
+    if given:
+        return Path(given)
+    default = order_services(apps)[0]
+    return default_storage_path(default.application, default.root)
+
+
 def order_services(apps: Sequence[AppConfig]) -> List[AppConfig]:
     """The service named `default` first, else the first one given becomes `default`."""
     apps = list(apps)
@@ -130,7 +139,7 @@ class Emulator:
         self.apps = order_services(apps)
         self.default_app = self.apps[0]
         self.default_service = self.default_app.service
-        self.storage_path = self.options.storage_path or default_storage_path(self.default_app.application, self.default_app.root)
+        self.storage_path = storage_path_for(self.apps, self.options.storage_path)
         self.servers = ServerSet()
         self.request_log = RequestLog()
         self.routers: Dict[str, ServiceRouter] = {}

@@ -18,7 +18,7 @@ from typing import Any, Dict, Mapping, Optional
 from urllib.parse import urlsplit
 
 from gae_emu import apiproxy
-from gae_emu.runtime.shellaccess import CALLABLE, KEY_HEADER, SERVICE_NAMES, SHELL_PATH, TXN_ID
+from gae_emu.runtime.shellaccess import CALLABLE, KEY_HEADER, SERVICE_NAMES, SHELL_PATH, TXN_ID, shell_ticket_environ
 
 
 class ShellConnectionError(RuntimeError):
@@ -143,9 +143,7 @@ def install(connection: Mapping[str, Any], service: str) -> RemoteServices:
     calling context of a request to `service` (task targets, module names)."""
     services = connect(connection["admin_url"], connection["key"])
     apiproxy.install(services)
-    host = services.hostname(service)
-    apiproxy.request_environ.set({"HTTP_HOST": host, "SERVER_NAME": host.partition(":")[0],
-                                  "CURRENT_MODULE_ID": service, "wsgi.url_scheme": "http"})
+    apiproxy.request_environ.set(shell_ticket_environ(service, services.hostname(service)))
     return services
 
 

@@ -51,7 +51,8 @@ TXN_ID = "txn"  # persistent id tag of a datastore transaction
 
 
 def shell_ticket_environ(service: str, hostname: str) -> Dict[str, Any]:
-    """What the API server's handlers see of a shell's call: a request to the service's host."""
+    """A shell's calls as a request to the service's host: what the API server's handlers see of
+    one (its ticket's environ), and gae-emu's classic API at the prompt (its request environ)."""
     return {"HTTP_HOST": hostname, "SERVER_NAME": hostname.partition(":")[0], "wsgi.url_scheme": "http",
             "CURRENT_MODULE_ID": service, "REMOTE_ADDR": "127.0.0.1"}
 
