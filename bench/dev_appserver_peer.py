@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import re
 import shutil
@@ -44,11 +43,11 @@ import sys
 import tempfile
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from bench.python3_path import APP_STD, SAMPLE_STD
+from bench.emu import answers_200, get_json
+from bench.python3_path import APP_STD, SAMPLE_STD, app_std_figures
 
 CACHE = Path(tempfile.gettempdir()) / "gae-emu-bench-dev_appserver"
 QUEUE_YAML = "queue:\n- name: default\n  rate: 500/s\n  bucket_size: 500\n"
@@ -153,12 +152,8 @@ class DevAppserver:
                 raise RuntimeError(f"dev_appserver exited with {self.process.returncode}:\n{self.tail()}")
             if "Cannot connect to the instance" in self.log_path.read_text(errors="replace"):
                 raise RuntimeError(f"dev_appserver's instance did not start:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(self.url + path, timeout=5) as resp:
-                    if resp.status == 200:
-                        return time.perf_counter() - self.started
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
+            if answers_200(self.url + path):
+                return time.perf_counter() - self.started
             time.sleep(0.01)
         raise RuntimeError(f"dev_appserver: {path} never answered 200 within {self.startup_timeout:.0f} s\n{self.tail()}")
 
@@ -171,8 +166,7 @@ class DevAppserver:
         return max(0.0, logged - self.venv_seen)
 
     def get(self, path: str, timeout: float = 120.0) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
-            return json.loads(resp.read())
+        return get_json(self.url + path, timeout)
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM to its process group (dev_appserver, its API server, the gunicorn instances), then SIGKILL."""
@@ -213,12 +207,7 @@ def measure(args: argparse.Namespace, h: Any) -> Dict[str, Any]:
     try:
         dev_appserver_script()
         with DevAppserver(APP_STD) as server:
-            server.wait_for_200()
-            time.sleep(0.5)
-            out["drains"] = [h.drain(server, args.n, r * args.n, args.timeout) for r in range(args.repeat)]
-            out["latency"] = h.latency(server, args.tries, args.max_gap, args.seed)
-            out["rpc"] = {kind: server.get(f"/rpc?kind={kind}&n={args.rpc_calls}", timeout=args.timeout)["seconds"]
-                          for kind in ("memcache", "ndb")}
+            out.update(app_std_figures(server, args, h))
         sample = SAMPLE_STD if (SAMPLE_STD / "app.yaml").exists() else APP_STD
         out["startup_app"] = sample.name + "/"
         out["startup"], out["venv_build"] = [], []

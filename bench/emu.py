@@ -31,6 +31,20 @@ def gae_emu_command() -> List[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "gae_emu"]
 
 
+def answers_200(url: str) -> bool:
+    """Whether `url` answers 200 now (False for any error: the server may still be starting)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return False
+
+
+def get_json(url: str, timeout: float = 120.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
 class Server:
     """`gae-emu dev APP --port 0 --admin-port 0 [args]`, stopped by `stop()` (or the with-block).
 
@@ -75,18 +89,13 @@ class Server:
         """Seconds from process start until `path` answered 200."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + path, timeout=5) as resp:
-                    if resp.status == 200:
-                        return time.perf_counter() - self.started
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
+            if answers_200(self.url + path):
+                return time.perf_counter() - self.started
             time.sleep(0.002)
         raise RuntimeError(f"{self.url}{path} never answered 200 within {timeout}s\n{self.tail()}")
 
     def get(self, path: str, timeout: float = 120.0) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
-            return json.loads(resp.read())
+        return get_json(self.url + path, timeout)
 
     def instance_pids(self) -> Dict[str, int]:
         """service -> pid of its instance process (python3 services), from the admin JSON API."""

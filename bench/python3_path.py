@@ -31,16 +31,24 @@ def available() -> Optional[str]:
     return None
 
 
+def app_std_figures(server: Any, args: argparse.Namespace, h: Any) -> Dict[str, Any]:
+    """Drains, latency and library round trips of bench/app_std on a started `server` (gae-emu's,
+    or a peer's with the same `get` and `wait_for_200`)."""
+    server.wait_for_200()
+    time.sleep(0.5)
+    return {
+        "drains": [h.drain(server, args.n, r * args.n, args.timeout) for r in range(args.repeat)],
+        "latency": h.latency(server, args.tries, args.max_gap, args.seed),
+        "rpc": {kind: server.get(f"/rpc?kind={kind}&n={args.rpc_calls}", timeout=args.timeout)["seconds"]
+                for kind in ("memcache", "ndb")},
+    }
+
+
 def measure(args: argparse.Namespace, h: Any) -> Dict[str, Any]:
     """The python3 path's figures; `h` is bench/run.py (its drain, latency and paired drains)."""
     out: Dict[str, Any] = {}
     with Server(app=APP_STD) as server:
-        server.wait_for_200()
-        time.sleep(0.5)
-        out["drains"] = [h.drain(server, args.n, r * args.n, args.timeout) for r in range(args.repeat)]
-        out["latency"] = h.latency(server, args.tries, args.max_gap, args.seed)
-        out["rpc"] = {kind: server.get(f"/rpc?kind={kind}&n={args.rpc_calls}", timeout=args.timeout)["seconds"]
-                      for kind in ("memcache", "ndb")}
+        out.update(app_std_figures(server, args, h))
         pids = server.instance_pids()
         out["rss_emulator"] = server.memory_kb()
         out["rss_instance"] = server.memory_kb(pids.get("default")) if pids.get("default") else {}
